@@ -1,0 +1,89 @@
+/* Template: see instantiate.h.  x is (B, OUT) row-major. */
+
+static inline REAL SFX(logistic)(REAL z)
+{
+    /* Never exponentiate a large positive number. */
+    if (z >= 0) return (REAL)1 / ((REAL)1 + M(exp)(-z));
+    REAL e = M(exp)(z);
+    return e / ((REAL)1 + e);
+}
+
+static void SFX(softmax_rows)(REAL *x, const REAL *bias, int64_t n_rows, int n_cols)
+{
+    for (int64_t i = 0; i < n_rows; i++) {
+        REAL *row = x + i * n_cols;
+        REAL max = -INFINITY;
+        for (int j = 0; j < n_cols; j++) {
+            if (bias) row[j] += bias[j];
+            if (row[j] > max) max = row[j];
+        }
+        REAL sum = 0;
+        for (int j = 0; j < n_cols; j++) {
+            row[j] = M(exp)(row[j] - max);  /* subtracting the max: no overflow */
+            sum += row[j];
+        }
+        for (int j = 0; j < n_cols; j++) row[j] /= sum;
+    }
+}
+
+void SFX(fm_bias_activation)(REAL *x, const REAL *bias, int64_t n_rows, int n_cols,
+                             int activation, double leaky_relu_slope)
+{
+    if (activation == FM_ACT_SOFTMAX) {
+        SFX(softmax_rows)(x, bias, n_rows, n_cols);
+        return;
+    }
+    const REAL slope = (REAL)leaky_relu_slope;
+    for (int64_t i = 0; i < n_rows; i++) {
+        REAL *restrict row = x + i * n_cols;
+        if (bias)
+            for (int j = 0; j < n_cols; j++) row[j] += bias[j];
+        switch (activation) {
+        case FM_ACT_IDENTITY:
+            break;
+        case FM_ACT_LOGISTIC:
+            for (int j = 0; j < n_cols; j++) row[j] = SFX(logistic)(row[j]);
+            break;
+        case FM_ACT_TANH:
+            for (int j = 0; j < n_cols; j++) row[j] = M(tanh)(row[j]);
+            break;
+        case FM_ACT_RELU:
+            for (int j = 0; j < n_cols; j++) row[j] = row[j] > 0 ? row[j] : 0;
+            break;
+        case FM_ACT_LEAKY_RELU:
+            for (int j = 0; j < n_cols; j++) row[j] = row[j] > 0 ? row[j] : slope * row[j];
+            break;
+        case FM_ACT_EXP:
+            for (int j = 0; j < n_cols; j++) row[j] = M(exp)(row[j]);
+            break;
+        }
+    }
+}
+
+void SFX(fm_activation_backward)(REAL *restrict delta, const REAL *restrict a, int64_t n,
+                                 int activation, double leaky_relu_slope)
+{
+    const REAL slope = (REAL)leaky_relu_slope;
+    switch (activation) {
+    case FM_ACT_IDENTITY:
+        break;
+    case FM_ACT_LOGISTIC:
+        for (int64_t i = 0; i < n; i++) delta[i] = delta[i] * a[i] * (1 - a[i]);
+        break;
+    case FM_ACT_TANH:
+        for (int64_t i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i];
+        break;
+    case FM_ACT_RELU:
+        for (int64_t i = 0; i < n; i++) delta[i] = a[i] == 0 ? 0 : delta[i];
+        break;
+    case FM_ACT_LEAKY_RELU:
+        /* slope >= 0, so the output's sign is the input's */
+        for (int64_t i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : slope * delta[i];
+        break;
+    case FM_ACT_EXP:
+        for (int64_t i = 0; i < n; i++) delta[i] *= a[i];
+        break;
+    }
+    /* FM_ACT_SOFTMAX is only an output activation: its derivative is fused
+     * into the cross-entropy delta (fm_loss_delta). */
+}

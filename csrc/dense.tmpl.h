@@ -1,0 +1,67 @@
+/* Template: see instantiate.h. */
+
+void SFX(fm_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,
+                           int n_rows, int fan_in, int fan_out, int activation,
+                           double leaky_relu_slope)
+{
+    /* out (B, OUT) = inp (B, IN) . W (IN, OUT) */
+    SFX(fm_gemm)(0, 0, n_rows, fan_out, fan_in, 1, inp, fan_in, weight, fan_out, 0, out,
+                 fan_out);
+    SFX(fm_bias_activation)(out, bias, n_rows, fan_out, activation, leaky_relu_slope);
+}
+
+void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
+                            const REAL *inp, const REAL *weight,
+                            int n_rows, int fan_in, int fan_out)
+{
+    /* dW (IN, OUT) = inp^T (IN, B) . dout (B, OUT) */
+    SFX(fm_gemm)(1, 0, fan_in, fan_out, n_rows, 1, inp, fan_in, dout, fan_out, 0, dweight,
+                 fan_out);
+    memset(dbias, 0, sizeof(REAL) * (size_t)fan_out);
+    for (int i = 0; i < n_rows; i++) {
+        const REAL *row = dout + (int64_t)i * fan_out;
+        for (int j = 0; j < fan_out; j++) dbias[j] += row[j];
+    }
+    /* dinp (B, IN) = dout (B, OUT) . W^T (OUT, IN) */
+    if (dinp)
+        SFX(fm_gemm)(0, 1, n_rows, fan_in, fan_out, 1, dout, fan_out, weight, fan_out, 0,
+                     dinp, fan_in);
+}
+
+void SFX(fm_csr_dense_forward)(REAL *out, const fm_input *x, const int64_t *rows,
+                               int64_t first_row, const REAL *weight, const REAL *bias,
+                               int n_rows, int fan_out, int activation,
+                               double leaky_relu_slope)
+{
+    const REAL *values = (const REAL *)x->csr_data;
+    for (int i = 0; i < n_rows; i++) {
+        const int64_t r = rows ? rows[i] : first_row + i;
+        REAL *restrict o = out + (int64_t)i * fan_out;
+        memset(o, 0, sizeof(REAL) * (size_t)fan_out);
+        for (int64_t p = x->csr_indptr[r]; p < x->csr_indptr[r + 1]; p++) {
+            const REAL v = values[p];
+            const REAL *restrict w = weight + x->csr_indices[p] * fan_out;
+            for (int j = 0; j < fan_out; j++) o[j] += v * w[j];
+        }
+    }
+    SFX(fm_bias_activation)(out, bias, n_rows, fan_out, activation, leaky_relu_slope);
+}
+
+void SFX(fm_csr_dense_backward)(REAL *dweight, REAL *dbias, const REAL *dout,
+                                const fm_input *x, const int64_t *rows, int64_t first_row,
+                                int n_rows, int fan_out)
+{
+    const REAL *values = (const REAL *)x->csr_data;
+    memset(dweight, 0, sizeof(REAL) * (size_t)x->n_cols * (size_t)fan_out);
+    memset(dbias, 0, sizeof(REAL) * (size_t)fan_out);
+    for (int i = 0; i < n_rows; i++) {
+        const int64_t r = rows ? rows[i] : first_row + i;
+        const REAL *restrict d = dout + (int64_t)i * fan_out;
+        for (int j = 0; j < fan_out; j++) dbias[j] += d[j];
+        for (int64_t p = x->csr_indptr[r]; p < x->csr_indptr[r + 1]; p++) {
+            const REAL v = values[p];
+            REAL *restrict g = dweight + x->csr_indices[p] * fan_out;
+            for (int j = 0; j < fan_out; j++) g[j] += v * d[j];
+        }
+    }
+}

@@ -1,0 +1,19 @@
+/* Internal declarations shared by the engine's translation units. */
+#ifndef FASTMLP_ENGINE_H
+#define FASTMLP_ENGINE_H
+
+#include "fastmlp.h"
+
+/* Row-major GEMM over the installed BLAS:
+ * C (M, N) := alpha * op(A) . op(B) + beta * C, op = transpose when trans_x. */
+void fm_gemm_f32(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                 const float *a, int lda, const float *b, int ldb, float beta,
+                 float *c, int ldc);
+void fm_gemm_f64(int trans_a, int trans_b, int m, int n, int k, double alpha,
+                 const double *a, int lda, const double *b, int ldb, double beta,
+                 double *c, int ldc);
+
+/* Seconds on a monotonic clock, for rate-limiting interrupt checks. */
+double fm_monotonic_seconds(void);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * fastmlp engine: training and inference of a multilayer perceptron in C.
+ *
+ * Plain C99, no Python headers.  Every computational entry point exists twice,
+ * suffixed _f32 and _f64, generated from one template (see real.h).
+ *
+ * Size glossary used in shape comments:
+ *   N  = number of samples          B  = rows in one mini-batch or chunk
+ *   F  = number of input features   O  = number of outputs (last layer units)
+ *   L  = number of dense layers     P  = total number of parameters
+ *   IN, OUT = fan_in, fan_out of one layer
+ *
+ * Parameter layout (shared by gradients and optimizer moments): the weight
+ * matrices of all layers, each row-major (IN, OUT), then the bias vectors of
+ * all layers.  This is the order of scikit-learn's coefs_ + intercepts_.
+ */
+#ifndef FASTMLP_H
+#define FASTMLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    FM_ACT_IDENTITY = 0,
+    FM_ACT_LOGISTIC = 1,
+    FM_ACT_TANH = 2,
+    FM_ACT_RELU = 3,
+    FM_ACT_LEAKY_RELU = 4,
+    FM_ACT_SOFTMAX = 5, /* row-wise; output layer only */
+    FM_ACT_EXP = 6      /* output layer of the Poisson loss */
+} fm_activation;
+
+/* Each loss has its canonical output activation (fm_loss_output_activation),
+ * so the gradient w.r.t. the output pre-activation is sw * (a - y). */
+typedef enum {
+    FM_LOSS_SQUARED_ERROR = 0,      /* identity output, 0.5 * (a - y)^2 */
+    FM_LOSS_CROSS_ENTROPY = 1,      /* softmax output, -sum_k y_k log a_k */
+    FM_LOSS_BINARY_CROSS_ENTROPY = 2, /* logistic output, per output unit */
+    FM_LOSS_POISSON = 3             /* exp output, y log(y/a) - y + a */
+} fm_loss;
+
+typedef enum { FM_OPT_SGD = 0, FM_OPT_ADAM = 1, FM_OPT_RMSPROP = 2 } fm_optimizer_kind;
+
+typedef enum {
+    FM_OK = 0,
+    FM_ERR_NOMEM = 1,       /* an allocation failed; nothing was changed */
+    FM_ERR_INTERRUPTED = 2, /* the interrupt callback asked to stop */
+    FM_ERR_INVALID = 3      /* inconsistent arguments */
+} fm_status;
+
+/* The network's shape and its fixed hyper-parameters. */
+typedef struct {
+    int n_layers;                 /* L dense layers */
+    const int *layer_sizes;       /* L + 1 sizes: F, hidden..., O */
+    const int *activations;       /* L activations; the last is the output's */
+    int loss;                     /* fm_loss */
+    double leaky_relu_slope;      /* slope of FM_ACT_LEAKY_RELU for z < 0, >= 0 */
+    double alpha;                 /* L2 penalty: 0.5 * alpha * sum W^2 / sum(sw) */
+    /* Factor applied to the data term of the reported loss only (not to the
+     * gradient).  scikit-learn reports the squared error averaged over
+     * outputs while its gradient sums over them: 1/O reproduces that. */
+    double data_loss_scale;
+} fm_net;
+
+/* Input rows, dense or CSR, of the net's dtype.  Exactly one of
+ * dense / csr_data is non-NULL. */
+typedef struct {
+    int64_t n_rows, n_cols;       /* N, F */
+    const void *dense;            /* (N, F) C-contiguous */
+    const void *csr_data;         /* CSR values (nnz,) */
+    const int64_t *csr_indptr;    /* (N + 1,) */
+    const int64_t *csr_indices;   /* (nnz,) column of each value, < F */
+} fm_input;
+
+/* Optimizer settings and state.  The moment buffers have P entries of the
+ * parameters' dtype and persist between calls; `step` is Adam's bias
+ * correction counter and is advanced by every update. */
+typedef struct {
+    int kind;                     /* fm_optimizer_kind */
+    double learning_rate;
+    double momentum;              /* sgd */
+    int nesterov;                 /* sgd */
+    double beta_1, beta_2;        /* adam; rmsprop's decay rate is beta_2 */
+    double epsilon;               /* adam, rmsprop */
+    int64_t step;
+    void *moment_1;               /* sgd: velocity, adam: first moment */
+    void *moment_2;               /* adam, rmsprop: second moment */
+} fm_optimizer;
+
+/* Called between mini-batches (at most every ~50 ms); a non-zero return
+ * aborts the call with FM_ERR_INTERRUPTED.  May be NULL. */
+typedef int (*fm_interrupt_fn)(void *ctx);
+
+/* Fortran BLAS GEMM: C := alpha * op(A) . op(B) + beta * C, column-major. */
+typedef void (*fm_sgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
+                            float *alpha, float *a, int *lda, float *b, int *ldb,
+                            float *beta, float *c, int *ldc);
+typedef void (*fm_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
+                            double *alpha, double *a, int *lda, double *b, int *ldb,
+                            double *beta, double *c, int *ldc);
+
+/* Install the BLAS once, before any other call (the bindings do it at import). */
+void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm);
+
+int fm_loss_output_activation(int loss);
+int64_t fm_n_params(const fm_net *net);
+/* Offsets into the flat parameter vector of layer l's weights and biases. */
+int64_t fm_weight_offset(const fm_net *net, int layer);
+int64_t fm_bias_offset(const fm_net *net, int layer);
+/* FM_OK or FM_ERR_INVALID (sizes < 1, unknown activation or loss,
+ * output activation not the loss's canonical one, negative slope). */
+int fm_check_net(const fm_net *net);
+
+#define REAL float
+#define SFX(name) name##_f32
+#include "fastmlp_decl.h"
+#undef REAL
+#undef SFX
+#define REAL double
+#define SFX(name) name##_f64
+#include "fastmlp_decl.h"
+#undef REAL
+#undef SFX
+
+#endif

@@ -1,0 +1,27 @@
+/* Instantiates the template named by FM_TEMPLATE once for float and once for
+ * double.  Inside a template:
+ *   REAL       the element type        SFX(name)  name_f32 / name_f64
+ *   M(fn)      the math function of REAL (M(exp) is expf or exp)
+ *   REAL_EPS   machine epsilon of REAL */
+#include <float.h>
+#include <math.h>
+
+#define REAL float
+#define SFX(name) name##_f32
+#define M(fn) fn##f
+#define REAL_EPS FLT_EPSILON
+#include FM_TEMPLATE
+#undef REAL
+#undef SFX
+#undef M
+#undef REAL_EPS
+
+#define REAL double
+#define SFX(name) name##_f64
+#define M(fn) fn
+#define REAL_EPS DBL_EPSILON
+#include FM_TEMPLATE
+#undef REAL
+#undef SFX
+#undef M
+#undef REAL_EPS

@@ -1,0 +1,71 @@
+/* Template: see instantiate.h.
+ *
+ * Log-probabilities are taken from the pre-activation z (log-sum-exp,
+ * softplus), never as log of a rounded probability, so large logits and
+ * probabilities at 0 or 1 stay finite.  They are then clipped to
+ * [log eps, log(1 - eps)], which is what scikit-learn's clipping of the
+ * probabilities to [eps, 1 - eps] amounts to, so reported losses agree. */
+
+static inline REAL SFX(clip_log_prob)(REAL logp)
+{
+    const REAL lo = M(log)(REAL_EPS), hi = M(log1p)(-REAL_EPS);
+    return logp < lo ? lo : (logp > hi ? hi : logp);
+}
+
+/* log(1 + exp(x)) without overflow */
+static inline REAL SFX(softplus)(REAL x)
+{
+    return x > 0 ? x + M(log1p)(M(exp)(-x)) : M(log1p)(M(exp)(x));
+}
+
+/* y * log(y / mu) with 0 log 0 = 0, from log mu to stay finite */
+static inline REAL SFX(xlogy_ratio)(REAL y, REAL log_mu)
+{
+    return y == 0 ? 0 : y * (M(log)(y) - log_mu);
+}
+
+double SFX(fm_loss_delta)(REAL *delta, const REAL *z, const REAL *a, const REAL *y,
+                          const REAL *sw, int64_t n_rows, int n_outputs, int loss)
+{
+    double total = 0;
+    for (int64_t i = 0; i < n_rows; i++) {
+        const REAL *zi = z + i * n_outputs, *ai = a + i * n_outputs, *yi = y + i * n_outputs;
+        REAL *di = delta + i * n_outputs;
+        const REAL w = sw ? sw[i] : 1;
+        REAL row_loss = 0;
+        switch (loss) {
+        case FM_LOSS_SQUARED_ERROR:
+            for (int k = 0; k < n_outputs; k++) {
+                REAL r = ai[k] - yi[k];
+                row_loss += r * r;
+            }
+            row_loss *= (REAL)0.5;
+            break;
+        case FM_LOSS_CROSS_ENTROPY: {
+            REAL max = -INFINITY, sum = 0;
+            for (int k = 0; k < n_outputs; k++) max = zi[k] > max ? zi[k] : max;
+            for (int k = 0; k < n_outputs; k++) sum += M(exp)(zi[k] - max);
+            const REAL log_norm = max + M(log)(sum);
+            for (int k = 0; k < n_outputs; k++)
+                if (yi[k] != 0) row_loss -= yi[k] * SFX(clip_log_prob)(zi[k] - log_norm);
+            break;
+        }
+        case FM_LOSS_BINARY_CROSS_ENTROPY:
+            for (int k = 0; k < n_outputs; k++) {
+                REAL log_p = SFX(clip_log_prob)(-SFX(softplus)(-zi[k]));
+                REAL log_q = SFX(clip_log_prob)(-SFX(softplus)(zi[k]));
+                if (yi[k] != 0) row_loss -= yi[k] * log_p;
+                if (yi[k] != 1) row_loss -= (1 - yi[k]) * log_q;
+            }
+            break;
+        case FM_LOSS_POISSON:
+            for (int k = 0; k < n_outputs; k++)
+                row_loss += SFX(xlogy_ratio)(yi[k], zi[k]) - yi[k] + ai[k];
+            break;
+        }
+        total += (double)(w * row_loss);
+        /* canonical link: d loss / d z = a - y for every loss above */
+        for (int k = 0; k < n_outputs; k++) di[k] = w * (ai[k] - yi[k]);
+    }
+    return total;
+}

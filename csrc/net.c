@@ -1,0 +1,56 @@
+/* The network description: parameter layout and validation. */
+#include "engine.h"
+
+int fm_loss_output_activation(int loss)
+{
+    switch (loss) {
+    case FM_LOSS_SQUARED_ERROR: return FM_ACT_IDENTITY;
+    case FM_LOSS_CROSS_ENTROPY: return FM_ACT_SOFTMAX;
+    case FM_LOSS_BINARY_CROSS_ENTROPY: return FM_ACT_LOGISTIC;
+    case FM_LOSS_POISSON: return FM_ACT_EXP;
+    default: return -1;
+    }
+}
+
+int64_t fm_n_params(const fm_net *net)
+{
+    int64_t n = 0;
+    for (int l = 0; l < net->n_layers; l++)
+        n += ((int64_t)net->layer_sizes[l] + 1) * net->layer_sizes[l + 1];
+    return n;
+}
+
+int64_t fm_weight_offset(const fm_net *net, int layer)
+{
+    int64_t offset = 0;
+    for (int l = 0; l < layer; l++)
+        offset += (int64_t)net->layer_sizes[l] * net->layer_sizes[l + 1];
+    return offset;
+}
+
+int64_t fm_bias_offset(const fm_net *net, int layer)
+{
+    int64_t offset = fm_weight_offset(net, net->n_layers);
+    for (int l = 0; l < layer; l++) offset += net->layer_sizes[l + 1];
+    return offset;
+}
+
+static int is_hidden_activation(int act)
+{
+    return act == FM_ACT_IDENTITY || act == FM_ACT_LOGISTIC || act == FM_ACT_TANH ||
+           act == FM_ACT_RELU || act == FM_ACT_LEAKY_RELU;
+}
+
+int fm_check_net(const fm_net *net)
+{
+    if (!net || net->n_layers < 1 || !net->layer_sizes || !net->activations)
+        return FM_ERR_INVALID;
+    for (int l = 0; l <= net->n_layers; l++)
+        if (net->layer_sizes[l] < 1) return FM_ERR_INVALID;
+    for (int l = 0; l < net->n_layers - 1; l++)
+        if (!is_hidden_activation(net->activations[l])) return FM_ERR_INVALID;
+    int out = fm_loss_output_activation(net->loss);
+    if (out < 0 || net->activations[net->n_layers - 1] != out) return FM_ERR_INVALID;
+    if (!(net->leaky_relu_slope >= 0) || !(net->alpha >= 0)) return FM_ERR_INVALID;
+    return FM_OK;
+}

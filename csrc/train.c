@@ -1,0 +1,38 @@
+/* Whole-network calls: one training epoch, full-batch loss and gradient,
+ * prediction.  Each allocates its workspace once per call, never per batch,
+ * and keeps no global state, so concurrent calls on different models are safe. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+/* Check for an interrupt at most every INTERRUPT_PERIOD seconds: the check
+ * takes the GIL in the bindings, which must not happen per batch. */
+#define INTERRUPT_PERIOD 0.05
+
+static int interrupted(fm_interrupt_fn fn, void *ctx, double *last_check)
+{
+    if (!fn) return 0;
+    double now = fm_monotonic_seconds();
+    if (now - *last_check < INTERRUPT_PERIOD) return 0;
+    *last_check = now;
+    return fn(ctx);
+}
+
+/* Sum of the hidden and output widths: rows of activations kept for backward. */
+static int64_t total_layer_width(const fm_net *net)
+{
+    int64_t width = 0;
+    for (int l = 1; l <= net->n_layers; l++) width += net->layer_sizes[l];
+    return width;
+}
+
+/* calloc of count elements of elem_size bytes, NULL on overflow or failure */
+static void *alloc_array(int64_t count, size_t elem_size)
+{
+    if (count < 0 || (uint64_t)count > SIZE_MAX / elem_size / 2) return NULL;
+    return malloc(count > 0 ? (size_t)count * elem_size : 1);
+}
+
+#define FM_TEMPLATE "train.tmpl.h"
+#include "instantiate.h"

@@ -1,0 +1,306 @@
+/* Template: see instantiate.h. */
+
+/* Buffers of one forward/backward pass over up to max_rows rows. */
+typedef struct {
+    int max_rows;
+    REAL *x;       /* (B, F) gathered dense rows; NULL for CSR input */
+    REAL *y;       /* (B, O) gathered targets */
+    REAL *sw;      /* (B,) gathered sample weights */
+    REAL *acts;    /* layer l's outputs (B, OUT_l), layers one after another */
+    REAL *deltas;  /* d loss / d pre-activation, same layout as acts */
+    REAL *grad;    /* (P,) */
+} SFX(workspace);
+
+static void SFX(workspace_free)(SFX(workspace) *ws)
+{
+    free(ws->x);
+    free(ws->y);
+    free(ws->sw);
+    free(ws->acts);
+    free(ws->deltas);
+    free(ws->grad);
+}
+
+static int SFX(workspace_alloc)(SFX(workspace) *ws, const fm_net *net, const fm_input *x,
+                                int max_rows, int with_targets, int with_gather)
+{
+    const int64_t n_features = net->layer_sizes[0], n_outputs = net->layer_sizes[net->n_layers];
+    memset(ws, 0, sizeof *ws);
+    ws->max_rows = max_rows;
+    ws->acts = alloc_array(max_rows * total_layer_width(net), sizeof(REAL));
+    ws->deltas = alloc_array(max_rows * total_layer_width(net), sizeof(REAL));
+    int ok = ws->acts && ws->deltas;
+    if (with_targets) {
+        ws->grad = alloc_array(fm_n_params(net), sizeof(REAL));
+        ok = ok && ws->grad;
+    }
+    if (with_gather) {
+        ws->y = alloc_array(max_rows * n_outputs, sizeof(REAL));
+        ws->sw = alloc_array(max_rows, sizeof(REAL));
+        ok = ok && ws->y && ws->sw;
+        if (x->dense) {
+            ws->x = alloc_array(max_rows * n_features, sizeof(REAL));
+            ok = ok && ws->x;
+        }
+    }
+    if (!ok) SFX(workspace_free)(ws);
+    return ok ? FM_OK : FM_ERR_NOMEM;
+}
+
+/* Layer l's block in ws->acts / ws->deltas for n_rows rows. */
+static int64_t SFX(layer_offset)(const fm_net *net, int layer, int n_rows)
+{
+    int64_t offset = 0;
+    for (int l = 0; l < layer; l++) offset += (int64_t)n_rows * net->layer_sizes[l + 1];
+    return offset;
+}
+
+static int SFX(check_input)(const fm_net *net, const fm_input *x)
+{
+    if (!x || x->n_rows < 0 || x->n_cols != net->layer_sizes[0]) return FM_ERR_INVALID;
+    if ((x->dense == NULL) == (x->csr_data == NULL)) return FM_ERR_INVALID;
+    if (x->csr_data) {
+        if (!x->csr_indptr || !x->csr_indices || x->csr_indptr[0] != 0) return FM_ERR_INVALID;
+        for (int64_t r = 0; r < x->n_rows; r++)
+            if (x->csr_indptr[r + 1] < x->csr_indptr[r]) return FM_ERR_INVALID;
+        for (int64_t p = 0; p < x->csr_indptr[x->n_rows]; p++)
+            if (x->csr_indices[p] < 0 || x->csr_indices[p] >= x->n_cols) return FM_ERR_INVALID;
+    }
+    return FM_OK;
+}
+
+/* Forward pass over n_rows rows.  The rows are x_rows (dense, (B, F)) or,
+ * for CSR input, rows / first_row of x.  Training keeps each layer's output in
+ * ws->acts, and the output layer's pre-activation in its ws->deltas block for
+ * the loss; prediction (out != NULL) ping-pongs and writes the output to out. */
+static void SFX(forward)(const fm_net *net, const REAL *params, const fm_input *x,
+                         const REAL *x_rows, const int64_t *rows, int64_t first_row,
+                         int n_rows, SFX(workspace) *ws, REAL *out)
+{
+    const int L = net->n_layers;
+    const REAL *inp = x_rows;
+    for (int l = 0; l < L; l++) {
+        const int fan_in = net->layer_sizes[l], fan_out = net->layer_sizes[l + 1];
+        const REAL *w = params + fm_weight_offset(net, l), *b = params + fm_bias_offset(net, l);
+        const int is_output = l == L - 1;
+        int act = net->activations[l];
+        REAL *dst;
+        if (out)
+            dst = is_output ? out : (l % 2 ? ws->deltas : ws->acts);
+        else
+            dst = (is_output ? ws->deltas : ws->acts) + SFX(layer_offset)(net, l, n_rows);
+        if (is_output && !out) act = FM_ACT_IDENTITY; /* keep z, activate below */
+        if (l == 0 && x->csr_data)
+            SFX(fm_csr_dense_forward)(dst, x, rows, first_row, w, b, n_rows, fan_out, act,
+                                      net->leaky_relu_slope);
+        else
+            SFX(fm_dense_forward)(dst, inp, w, b, n_rows, fan_in, fan_out, act,
+                                  net->leaky_relu_slope);
+        if (is_output && !out) {
+            REAL *a = ws->acts + SFX(layer_offset)(net, l, n_rows);
+            memcpy(a, dst, sizeof(REAL) * (size_t)n_rows * (size_t)fan_out);
+            SFX(fm_bias_activation)(a, NULL, n_rows, fan_out, net->activations[l],
+                                    net->leaky_relu_slope);
+        }
+        inp = dst;
+    }
+}
+
+/* Backward pass after forward(training): raw gradient sums (no L2, not
+ * divided by the weight sum) into grad.  Returns sum_i sw_i * loss_i. */
+static double SFX(backward)(const fm_net *net, const REAL *params, const fm_input *x,
+                            const REAL *x_rows, const int64_t *rows, int64_t first_row,
+                            const REAL *y, const REAL *sw, int n_rows, SFX(workspace) *ws,
+                            REAL *grad)
+{
+    const int L = net->n_layers;
+    const int n_outputs = net->layer_sizes[L];
+    REAL *out_delta = ws->deltas + SFX(layer_offset)(net, L - 1, n_rows);
+    const REAL *out_act = ws->acts + SFX(layer_offset)(net, L - 1, n_rows);
+    double data_loss = SFX(fm_loss_delta)(out_delta, out_delta, out_act, y, sw, n_rows,
+                                          n_outputs, net->loss);
+    for (int l = L - 1; l >= 0; l--) {
+        const int fan_in = net->layer_sizes[l], fan_out = net->layer_sizes[l + 1];
+        const REAL *w = params + fm_weight_offset(net, l);
+        REAL *dw = grad + fm_weight_offset(net, l), *db = grad + fm_bias_offset(net, l);
+        const REAL *dout = ws->deltas + SFX(layer_offset)(net, l, n_rows);
+        if (l == 0) {
+            if (x->csr_data)
+                SFX(fm_csr_dense_backward)(dw, db, dout, x, rows, first_row, n_rows, fan_out);
+            else /* the input needs no gradient */
+                SFX(fm_dense_backward)(NULL, dw, db, dout, x_rows, w, n_rows, fan_in, fan_out);
+        } else {
+            REAL *dinp = ws->deltas + SFX(layer_offset)(net, l - 1, n_rows);
+            const REAL *inp = ws->acts + SFX(layer_offset)(net, l - 1, n_rows);
+            SFX(fm_dense_backward)(dinp, dw, db, dout, inp, w, n_rows, fan_in, fan_out);
+            SFX(fm_activation_backward)(dinp, inp, (int64_t)n_rows * fan_in,
+                                        net->activations[l - 1], net->leaky_relu_slope);
+        }
+    }
+    return data_loss;
+}
+
+/* grad := (grad + alpha * W) / sw_sum for weights, grad / sw_sum for biases
+ * (scikit-learn's order of operations).  Returns the loss from the data
+ * term's sum: scaled data term plus 0.5 * alpha * sum W^2 / sw_sum. */
+static double SFX(finish_gradient)(const fm_net *net, const REAL *restrict params,
+                                   REAL *restrict grad, double data_loss, double sw_sum)
+{
+    const int64_t n_weights = fm_weight_offset(net, net->n_layers), n = fm_n_params(net);
+    const REAL alpha = (REAL)net->alpha, scale = (REAL)sw_sum;
+    double sum_sq = 0;
+    for (int64_t i = 0; i < n_weights; i++) {
+        sum_sq += (double)params[i] * params[i];
+        grad[i] = (grad[i] + alpha * params[i]) / scale;
+    }
+    for (int64_t i = n_weights; i < n; i++) grad[i] /= scale;
+    return data_loss / sw_sum * net->data_loss_scale + 0.5 * net->alpha * sum_sq / sw_sum;
+}
+
+static double SFX(sum)(const REAL *v, int64_t n)
+{
+    double total = 0;
+    for (int64_t i = 0; i < n; i++) total += v[i];
+    return total;
+}
+
+int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
+                        const fm_input *x, const REAL *y, const REAL *sw,
+                        const int64_t *order, int64_t n_order, int batch_size,
+                        fm_interrupt_fn interrupt, void *interrupt_ctx,
+                        double *loss_sum)
+{
+    *loss_sum = 0;
+    if (fm_check_net(net) != FM_OK || SFX(check_input)(net, x) != FM_OK || batch_size < 1 ||
+        n_order < 0 || !params || !opt || !y || !order)
+        return FM_ERR_INVALID;
+    if ((opt->kind == FM_OPT_SGD && !opt->moment_1) ||
+        (opt->kind == FM_OPT_ADAM && (!opt->moment_1 || !opt->moment_2)) ||
+        (opt->kind == FM_OPT_RMSPROP && !opt->moment_2) ||
+        opt->kind < FM_OPT_SGD || opt->kind > FM_OPT_RMSPROP)
+        return FM_ERR_INVALID;
+    for (int64_t i = 0; i < n_order; i++)
+        if (order[i] < 0 || order[i] >= x->n_rows) return FM_ERR_INVALID;
+    if (n_order == 0) return FM_OK;
+
+    const int64_t n_features = x->n_cols, n_outputs = net->layer_sizes[net->n_layers];
+    const int64_t n_params = fm_n_params(net);
+    const int max_rows = (int)(batch_size < n_order ? batch_size : n_order);
+    SFX(workspace) ws;
+    if (SFX(workspace_alloc)(&ws, net, x, max_rows, 1, 1) != FM_OK) return FM_ERR_NOMEM;
+
+    const REAL *x_dense = (const REAL *)x->dense;
+    double last_check = fm_monotonic_seconds();
+    int status = FM_OK;
+    for (int64_t start = 0; start < n_order; start += batch_size) {
+        const int n_rows = (int)(n_order - start < batch_size ? n_order - start : batch_size);
+        const int64_t *rows = order + start;
+        /* A run of consecutive samples (no shuffling) is used in place. */
+        int consecutive = 1;
+        for (int i = 1; i < n_rows && consecutive; i++) consecutive = rows[i] == rows[0] + i;
+        const REAL *xb = NULL, *yb, *swb = NULL;
+        if (consecutive) {
+            xb = x_dense ? x_dense + rows[0] * n_features : NULL;
+            yb = y + rows[0] * n_outputs;
+            swb = sw ? sw + rows[0] : NULL;
+        } else {
+            for (int i = 0; i < n_rows; i++) {
+                if (x_dense)
+                    memcpy(ws.x + (int64_t)i * n_features, x_dense + rows[i] * n_features,
+                           sizeof(REAL) * (size_t)n_features);
+                memcpy(ws.y + (int64_t)i * n_outputs, y + rows[i] * n_outputs,
+                       sizeof(REAL) * (size_t)n_outputs);
+                if (sw) ws.sw[i] = sw[rows[i]];
+            }
+            xb = x_dense ? ws.x : NULL;
+            yb = ws.y;
+            swb = sw ? ws.sw : NULL;
+        }
+        SFX(forward)(net, params, x, xb, rows, 0, n_rows, &ws, NULL);
+        double data_loss = SFX(backward)(net, params, x, xb, rows, 0, yb, swb, n_rows, &ws,
+                                         ws.grad);
+        double sw_sum = swb ? SFX(sum)(swb, n_rows) : (double)n_rows;
+        double batch_loss = SFX(finish_gradient)(net, params, ws.grad, data_loss, sw_sum);
+        *loss_sum += batch_loss * n_rows;
+        SFX(fm_optimizer_step)(opt, params, ws.grad, n_params);
+        if (interrupted(interrupt, interrupt_ctx, &last_check)) {
+            status = FM_ERR_INTERRUPTED;
+            break;
+        }
+    }
+    SFX(workspace_free)(&ws);
+    return status;
+}
+
+int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
+                      const REAL *y, const REAL *sw, int chunk_rows,
+                      REAL *grad, double *loss, fm_interrupt_fn interrupt,
+                      void *interrupt_ctx)
+{
+    *loss = 0;
+    if (fm_check_net(net) != FM_OK || SFX(check_input)(net, x) != FM_OK || chunk_rows < 1 ||
+        !params || !y || !grad)
+        return FM_ERR_INVALID;
+    const int64_t n_samples = x->n_rows, n_params = fm_n_params(net);
+    const int64_t n_features = x->n_cols, n_outputs = net->layer_sizes[net->n_layers];
+    const int max_rows = (int)(chunk_rows < n_samples ? chunk_rows : (n_samples ? n_samples : 1));
+    SFX(workspace) ws;
+    /* ws.grad holds one chunk's sums when there are several chunks */
+    if (SFX(workspace_alloc)(&ws, net, x, max_rows, n_samples > max_rows, 0) != FM_OK)
+        return FM_ERR_NOMEM;
+
+    const REAL *x_dense = (const REAL *)x->dense;
+    double last_check = fm_monotonic_seconds(), data_loss = 0;
+    int status = FM_OK;
+    memset(grad, 0, sizeof(REAL) * (size_t)n_params);
+    for (int64_t start = 0; start < n_samples; start += max_rows) {
+        const int n_rows = (int)(n_samples - start < max_rows ? n_samples - start : max_rows);
+        const REAL *xb = x_dense ? x_dense + start * n_features : NULL;
+        const REAL *swb = sw ? sw + start : NULL;
+        REAL *chunk_grad = ws.grad ? ws.grad : grad;
+        SFX(forward)(net, params, x, xb, NULL, start, n_rows, &ws, NULL);
+        data_loss += SFX(backward)(net, params, x, xb, NULL, start, y + start * n_outputs,
+                                   swb, n_rows, &ws, chunk_grad);
+        if (ws.grad)
+            for (int64_t i = 0; i < n_params; i++) grad[i] += chunk_grad[i];
+        if (interrupted(interrupt, interrupt_ctx, &last_check)) {
+            status = FM_ERR_INTERRUPTED;
+            break;
+        }
+    }
+    if (status == FM_OK) {
+        double sw_sum = sw ? SFX(sum)(sw, n_samples) : (double)n_samples;
+        *loss = SFX(finish_gradient)(net, params, grad, data_loss, sw_sum);
+    }
+    SFX(workspace_free)(&ws);
+    return status;
+}
+
+int SFX(fm_predict)(const fm_net *net, const REAL *params, const fm_input *x,
+                    int chunk_rows, REAL *out,
+                    fm_interrupt_fn interrupt, void *interrupt_ctx)
+{
+    if (fm_check_net(net) != FM_OK || SFX(check_input)(net, x) != FM_OK || chunk_rows < 1 ||
+        !params || !out)
+        return FM_ERR_INVALID;
+    const int64_t n_samples = x->n_rows;
+    const int64_t n_features = x->n_cols, n_outputs = net->layer_sizes[net->n_layers];
+    const int max_rows = (int)(chunk_rows < n_samples ? chunk_rows : (n_samples ? n_samples : 1));
+    SFX(workspace) ws;
+    if (SFX(workspace_alloc)(&ws, net, x, max_rows, 0, 0) != FM_OK) return FM_ERR_NOMEM;
+
+    const REAL *x_dense = (const REAL *)x->dense;
+    double last_check = fm_monotonic_seconds();
+    int status = FM_OK;
+    for (int64_t start = 0; start < n_samples; start += max_rows) {
+        const int n_rows = (int)(n_samples - start < max_rows ? n_samples - start : max_rows);
+        const REAL *xb = x_dense ? x_dense + start * n_features : NULL;
+        SFX(forward)(net, params, x, xb, NULL, start, n_rows, &ws, out + start * n_outputs);
+        if (interrupted(interrupt, interrupt_ctx, &last_check)) {
+            status = FM_ERR_INTERRUPTED;
+            break;
+        }
+    }
+    SFX(workspace_free)(&ws);
+    return status;
+}

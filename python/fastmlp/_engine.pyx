@@ -1,0 +1,658 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Bindings of the C engine (csrc/).
+
+Every function checks shapes, dtypes and layouts in Python and raises
+ValueError before the engine touches memory; the engine then runs with the
+GIL released.  Arrays are float32 or float64; all arrays of one call share the
+dtype of the parameter vector.  Sparse input is a scipy.sparse CSR matrix.
+"""
+from libc.stdint cimport int64_t
+from cpython.exc cimport PyErr_CheckSignals
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+import numpy as np
+import scipy.sparse as sp
+
+cdef extern from "fastmlp.h" nogil:
+    ctypedef struct fm_net:
+        int n_layers
+        const int *layer_sizes
+        const int *activations
+        int loss
+        double leaky_relu_slope
+        double alpha
+        double data_loss_scale
+
+    ctypedef struct fm_input:
+        int64_t n_rows
+        int64_t n_cols
+        const void *dense
+        const void *csr_data
+        const int64_t *csr_indptr
+        const int64_t *csr_indices
+
+    ctypedef struct fm_optimizer:
+        int kind
+        double learning_rate
+        double momentum
+        int nesterov
+        double beta_1
+        double beta_2
+        double epsilon
+        int64_t step
+        void *moment_1
+        void *moment_2
+
+    ctypedef int (*fm_interrupt_fn)(void *ctx) noexcept nogil
+    ctypedef void (*fm_sgemm_fn)(char *, char *, int *, int *, int *, float *, float *,
+                                 int *, float *, int *, float *, float *, int *) noexcept nogil
+    ctypedef void (*fm_dgemm_fn)(char *, char *, int *, int *, int *, double *, double *,
+                                 int *, double *, int *, double *, double *, int *) noexcept nogil
+
+    enum:
+        FM_OK, FM_ERR_NOMEM, FM_ERR_INTERRUPTED, FM_ERR_INVALID
+
+    void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm)
+    int fm_loss_output_activation(int loss)
+    int64_t fm_n_params(const fm_net *net)
+    int64_t fm_weight_offset(const fm_net *net, int layer)
+    int64_t fm_bias_offset(const fm_net *net, int layer)
+    int fm_check_net(const fm_net *net)
+
+    void fm_bias_activation_f32(float *x, const float *bias, int64_t n_rows, int n_cols,
+                                int activation, double slope)
+    void fm_bias_activation_f64(double *x, const double *bias, int64_t n_rows, int n_cols,
+                                int activation, double slope)
+    void fm_activation_backward_f32(float *delta, const float *a, int64_t n, int activation,
+                                    double slope)
+    void fm_activation_backward_f64(double *delta, const double *a, int64_t n, int activation,
+                                    double slope)
+    double fm_loss_delta_f32(float *delta, const float *z, const float *a, const float *y,
+                             const float *sw, int64_t n_rows, int n_outputs, int loss)
+    double fm_loss_delta_f64(double *delta, const double *z, const double *a, const double *y,
+                             const double *sw, int64_t n_rows, int n_outputs, int loss)
+    void fm_dense_forward_f32(float *out, const float *inp, const float *weight,
+                              const float *bias, int n_rows, int fan_in, int fan_out,
+                              int activation, double slope)
+    void fm_dense_forward_f64(double *out, const double *inp, const double *weight,
+                              const double *bias, int n_rows, int fan_in, int fan_out,
+                              int activation, double slope)
+    void fm_dense_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, int n_rows, int fan_in,
+                               int fan_out)
+    void fm_dense_backward_f64(double *dinp, double *dweight, double *dbias,
+                               const double *dout, const double *inp, const double *weight,
+                               int n_rows, int fan_in, int fan_out)
+    void fm_csr_dense_forward_f32(float *out, const fm_input *x, const int64_t *rows,
+                                  int64_t first_row, const float *weight, const float *bias,
+                                  int n_rows, int fan_out, int activation, double slope)
+    void fm_csr_dense_forward_f64(double *out, const fm_input *x, const int64_t *rows,
+                                  int64_t first_row, const double *weight, const double *bias,
+                                  int n_rows, int fan_out, int activation, double slope)
+    void fm_csr_dense_backward_f32(float *dweight, float *dbias, const float *dout,
+                                   const fm_input *x, const int64_t *rows, int64_t first_row,
+                                   int n_rows, int fan_out)
+    void fm_csr_dense_backward_f64(double *dweight, double *dbias, const double *dout,
+                                   const fm_input *x, const int64_t *rows, int64_t first_row,
+                                   int n_rows, int fan_out)
+    void fm_optimizer_step_f32(fm_optimizer *opt, float *params, const float *grad, int64_t n)
+    void fm_optimizer_step_f64(fm_optimizer *opt, double *params, const double *grad,
+                               int64_t n)
+    int fm_train_epoch_f32(const fm_net *net, float *params, fm_optimizer *opt,
+                           const fm_input *x, const float *y, const float *sw,
+                           const int64_t *order, int64_t n_order, int batch_size,
+                           fm_interrupt_fn interrupt, void *ctx, double *loss_sum)
+    int fm_train_epoch_f64(const fm_net *net, double *params, fm_optimizer *opt,
+                           const fm_input *x, const double *y, const double *sw,
+                           const int64_t *order, int64_t n_order, int batch_size,
+                           fm_interrupt_fn interrupt, void *ctx, double *loss_sum)
+    int fm_loss_grad_f32(const fm_net *net, const float *params, const fm_input *x,
+                         const float *y, const float *sw, int chunk_rows, float *grad,
+                         double *loss, fm_interrupt_fn interrupt, void *ctx)
+    int fm_loss_grad_f64(const fm_net *net, const double *params, const fm_input *x,
+                         const double *y, const double *sw, int chunk_rows, double *grad,
+                         double *loss, fm_interrupt_fn interrupt, void *ctx)
+    int fm_predict_f32(const fm_net *net, const float *params, const fm_input *x,
+                       int chunk_rows, float *out, fm_interrupt_fn interrupt, void *ctx)
+    int fm_predict_f64(const fm_net *net, const double *params, const fm_input *x,
+                       int chunk_rows, double *out, fm_interrupt_fn interrupt, void *ctx)
+
+# scipy's OpenBLAS serves the engine: one BLAS in the process, seen and
+# limited by threadpoolctl.
+fm_set_blas(<fm_sgemm_fn>sgemm, <fm_dgemm_fn>dgemm)
+
+ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "leaky_relu": 4,
+               "softmax": 5, "exp": 6}
+LOSSES = {"squared_error": 0, "cross_entropy": 1, "binary_cross_entropy": 2, "poisson": 3}
+OPTIMIZERS = {"sgd": 0, "adam": 1, "rmsprop": 2}
+OUTPUT_ACTIVATIONS = {loss: {0: "identity", 1: "softmax", 2: "logistic", 3: "exp"}[code]
+                      for loss, code in LOSSES.items()}
+
+# Rows per chunk for prediction and full-batch gradients: large enough for
+# efficient GEMMs, small enough that the workspace stays a few MB per layer.
+DEFAULT_CHUNK_ROWS = 4096
+_INT_MAX = 2**31 - 1
+
+
+cdef int _check_signals(void *ctx) noexcept nogil:
+    """Interrupt callback: 1 (stop) when a Python signal handler raised; the
+    exception is stored in the list `ctx` and re-raised after the call."""
+    with gil:
+        try:
+            PyErr_CheckSignals()
+        except BaseException as exc:
+            (<list>ctx).append(exc)
+            return 1
+    return 0
+
+
+cdef void *_address(arr):
+    return <void *><size_t>arr.__array_interface__["data"][0]
+
+
+def _float_dtype(arr, name):
+    """The dtype of arr, which must be a float32 or float64 ndarray."""
+    if not isinstance(arr, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(arr).__name__}")
+    if arr.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {arr.dtype}")
+    return arr.dtype
+
+
+def _dtype_of(params):
+    if isinstance(params, np.ndarray) and params.ndim != 1:
+        raise ValueError("params must be 1-D")
+    return _float_dtype(params, "params")
+
+
+def _check_array(arr, name, dtype, shape, writeable=False):
+    """A C-contiguous ndarray of `dtype` and `shape` (None matches any size)."""
+    if not isinstance(arr, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(arr).__name__}")
+    if arr.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {dtype}, got {arr.dtype}")
+    if arr.ndim != len(shape) or any(s is not None and s != a
+                                     for s, a in zip(shape, arr.shape)):
+        raise ValueError(f"{name} has shape {arr.shape}, expected {shape}")
+    if not arr.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if writeable and not arr.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    return arr
+
+
+def _check_status(int status, list errors):
+    if status == FM_OK:
+        return
+    if status == FM_ERR_INTERRUPTED:
+        raise errors[0]
+    if status == FM_ERR_NOMEM:
+        raise MemoryError("fastmlp engine: could not allocate its workspace")
+    raise ValueError("fastmlp engine: invalid arguments (sizes, sample indices or "
+                     "sparse structure)")
+
+
+cdef class Network:
+    """Shape and fixed hyper-parameters of an MLP, as the engine sees them.
+
+    layer_sizes: n_features, hidden sizes..., n_outputs.
+    activations: one name per hidden layer.
+    loss: one of LOSSES; it fixes the output activation (its canonical link).
+    """
+    cdef fm_net net
+    cdef int[::1] _sizes
+    cdef int[::1] _activations
+    cdef readonly tuple layer_sizes
+    cdef readonly tuple hidden_activations
+    cdef readonly str loss
+    cdef readonly double leaky_relu_slope, alpha, data_loss_scale
+
+    def __init__(self, layer_sizes, hidden_activations, loss, *, leaky_relu_slope=0.01,
+                 alpha=0.0, data_loss_scale=1.0):
+        sizes = [int(s) for s in layer_sizes]
+        if len(sizes) < 2 or any(s < 1 or s > _INT_MAX for s in sizes):
+            raise ValueError(f"layer sizes must be at least two integers in [1, 2**31), "
+                             f"got {layer_sizes}")
+        hidden = list(hidden_activations)
+        if len(hidden) != len(sizes) - 2:
+            raise ValueError(f"{len(sizes) - 2} hidden layers need as many activations, "
+                             f"got {len(hidden)}")
+        for name in hidden:
+            if name not in ACTIVATIONS or name in ("softmax", "exp"):
+                raise ValueError(f"unknown hidden activation {name!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
+        if not leaky_relu_slope >= 0:
+            raise ValueError(f"leaky_relu_slope must be >= 0, got {leaky_relu_slope}")
+        if not alpha >= 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        self.layer_sizes = tuple(sizes)
+        self.hidden_activations = tuple(hidden)
+        self.loss = loss
+        self.leaky_relu_slope = leaky_relu_slope
+        self.alpha = alpha
+        self.data_loss_scale = data_loss_scale
+        self._sizes = np.array(sizes, dtype=np.intc)
+        acts = [ACTIVATIONS[a] for a in hidden]
+        acts.append(fm_loss_output_activation(LOSSES[loss]))
+        self._activations = np.array(acts, dtype=np.intc)
+        self.net.n_layers = len(sizes) - 1
+        self.net.layer_sizes = &self._sizes[0]
+        self.net.activations = &self._activations[0]
+        self.net.loss = LOSSES[loss]
+        self.net.leaky_relu_slope = leaky_relu_slope
+        self.net.alpha = alpha
+        self.net.data_loss_scale = data_loss_scale
+        if fm_check_net(&self.net) != FM_OK:
+            raise ValueError("inconsistent network description")
+
+    def __reduce__(self):
+        return (_rebuild_network, (self.layer_sizes, self.hidden_activations, self.loss,
+                                   self.leaky_relu_slope, self.alpha, self.data_loss_scale))
+
+    @property
+    def n_params(self):
+        return fm_n_params(&self.net)
+
+    @property
+    def n_outputs(self):
+        return self.layer_sizes[len(self.layer_sizes) - 1]
+
+    @property
+    def output_activation(self):
+        return OUTPUT_ACTIVATIONS[self.loss]
+
+    def coef_slices(self):
+        """(start, stop, shape) of each layer's weights in the parameter vector."""
+        out = []
+        for l in range(self.net.n_layers):
+            start = fm_weight_offset(&self.net, l)
+            shape = (self.layer_sizes[l], self.layer_sizes[l + 1])
+            out.append((start, start + shape[0] * shape[1], shape))
+        return out
+
+    def intercept_slices(self):
+        """(start, stop) of each layer's biases in the parameter vector."""
+        return [(fm_bias_offset(&self.net, l),
+                 fm_bias_offset(&self.net, l) + self.layer_sizes[l + 1])
+                for l in range(self.net.n_layers)]
+
+
+def _rebuild_network(layer_sizes, hidden_activations, loss, slope, alpha, scale):
+    return Network(layer_sizes, hidden_activations, loss, leaky_relu_slope=slope,
+                   alpha=alpha, data_loss_scale=scale)
+
+
+cdef class Optimizer:
+    """Settings and state of a first-order optimizer over a flat parameter
+    vector: 'sgd' (momentum, Nesterov), 'adam' or 'rmsprop' (decay beta_2).
+    `learning_rate` may be changed between calls (schedules); `step` counts
+    updates (Adam's bias correction)."""
+    cdef readonly str kind
+    cdef public double learning_rate, momentum, beta_1, beta_2, epsilon
+    cdef public bint nesterov
+    cdef public int64_t step
+    cdef readonly object moment_1, moment_2
+
+    def __init__(self, kind, n_params, dtype, *, learning_rate=0.001, momentum=0.9,
+                 nesterov=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8, step=0,
+                 moment_1=None, moment_2=None):
+        if kind not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {kind!r}; expected one of "
+                             f"{sorted(OPTIMIZERS)}")
+        dtype = np.dtype(dtype)
+        self.kind = kind
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.step = step
+        self.moment_1 = (np.zeros(n_params, dtype) if moment_1 is None
+                         else _check_array(moment_1, "moment_1", dtype, (n_params,), True))
+        self.moment_2 = (np.zeros(n_params, dtype) if moment_2 is None
+                         else _check_array(moment_2, "moment_2", dtype, (n_params,), True))
+
+    def __reduce__(self):
+        return (_rebuild_optimizer, (self.kind, self.moment_1.shape[0], self.moment_1.dtype,
+                                     self.learning_rate, self.momentum, self.nesterov,
+                                     self.beta_1, self.beta_2, self.epsilon, self.step,
+                                     self.moment_1, self.moment_2))
+
+    cdef fm_optimizer c_struct(self, params):
+        cdef fm_optimizer opt
+        _check_array(self.moment_1, "moment_1", params.dtype, params.shape, True)
+        opt.kind = OPTIMIZERS[self.kind]
+        opt.learning_rate = self.learning_rate
+        opt.momentum = self.momentum
+        opt.nesterov = self.nesterov
+        opt.beta_1 = self.beta_1
+        opt.beta_2 = self.beta_2
+        opt.epsilon = self.epsilon
+        opt.step = self.step
+        opt.moment_1 = _address(self.moment_1)
+        opt.moment_2 = _address(self.moment_2)
+        return opt
+
+    def step_params(self, params, grad):
+        """One update of params from grad (both (P,)), in place."""
+        dtype = _dtype_of(params)
+        _check_array(params, "params", dtype, (None,), True)
+        _check_array(grad, "grad", dtype, params.shape)
+        cdef fm_optimizer opt = self.c_struct(params)
+        cdef int64_t n = params.shape[0]
+        cdef void *p = _address(params)
+        cdef void *g = _address(grad)
+        cdef bint single = dtype == np.float32
+        with nogil:
+            if single:
+                fm_optimizer_step_f32(&opt, <float *>p, <float *>g, n)
+            else:
+                fm_optimizer_step_f64(&opt, <double *>p, <double *>g, n)
+        self.step = opt.step
+
+
+def _rebuild_optimizer(kind, n_params, dtype, learning_rate, momentum, nesterov, beta_1,
+                       beta_2, epsilon, step, moment_1, moment_2):
+    return Optimizer(kind, n_params, dtype, learning_rate=learning_rate, momentum=momentum,
+                     nesterov=nesterov, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                     step=step, moment_1=moment_1, moment_2=moment_2)
+
+
+cdef class _Input:
+    """An fm_input view of a dense array or CSR matrix, keeping it alive."""
+    cdef fm_input c
+    cdef object keep
+
+    def __init__(self, X, dtype, int64_t n_features):
+        self.c.dense = NULL
+        self.c.csr_data = NULL
+        self.c.csr_indptr = NULL
+        self.c.csr_indices = NULL
+        if sp.issparse(X):
+            if X.format != "csr":
+                raise ValueError(f"sparse input must be CSR, got {X.format}")
+            if X.ndim != 2:
+                raise ValueError("X must be 2-D")
+            data = _check_array(X.data, "X.data", dtype, (None,))
+            indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
+            indices = np.ascontiguousarray(X.indices, dtype=np.int64)
+            if indptr.shape[0] != X.shape[0] + 1 or indices.shape[0] < indptr[X.shape[0]] \
+                    or data.shape[0] < indptr[X.shape[0]]:
+                raise ValueError("malformed CSR matrix")
+            self.keep = (data, indptr, indices)
+            self.c.csr_data = _address(data)
+            self.c.csr_indptr = <const int64_t *>_address(indptr)
+            self.c.csr_indices = <const int64_t *>_address(indices)
+        else:
+            _check_array(X, "X", dtype, (None, None))
+            self.keep = X
+            self.c.dense = _address(X)
+        self.c.n_rows = X.shape[0]
+        self.c.n_cols = X.shape[1]
+        if X.shape[1] != n_features:
+            raise ValueError(f"X has {X.shape[1]} features, the network expects "
+                             f"{n_features}")
+
+
+def _check_targets(Network net, params, X, y, sample_weight):
+    dtype = _dtype_of(params)
+    _check_array(params, "params", dtype, (net.n_params,))
+    n_samples = X.shape[0]
+    _check_array(y, "y", dtype, (n_samples, net.n_outputs))
+    if sample_weight is not None:
+        _check_array(sample_weight, "sample_weight", dtype, (n_samples,))
+    return dtype
+
+
+def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, order,
+                int batch_size):
+    """One epoch of mini-batch training, in place on params and optimizer.
+
+    X (N, F) dense or CSR, y (N, O), sample_weight (N,) or None, order: int64
+    sample indices, visited in batches of batch_size.  Returns the sum over
+    batches of (batch loss, L2 included) x (rows in the batch).
+    """
+    dtype = _check_targets(net, params, X, y, sample_weight)
+    if not params.flags.writeable:
+        raise ValueError("params must be writeable")
+    _check_array(order, "order", np.int64, (None,))
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    cdef _Input inp = _Input(X, dtype, net.layer_sizes[0])
+    cdef fm_optimizer opt = optimizer.c_struct(params)
+    cdef void *p = _address(params)
+    cdef void *yp = _address(y)
+    cdef void *swp = NULL if sample_weight is None else _address(sample_weight)
+    cdef const int64_t *op = <const int64_t *>_address(order)
+    cdef int64_t n_order = order.shape[0]
+    cdef double loss_sum = 0
+    cdef int status
+    cdef list errors = []
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            status = fm_train_epoch_f32(&net.net, <float *>p, &opt, &inp.c, <float *>yp,
+                                        <float *>swp, op, n_order, batch_size,
+                                        _check_signals, <void *>errors, &loss_sum)
+        else:
+            status = fm_train_epoch_f64(&net.net, <double *>p, &opt, &inp.c, <double *>yp,
+                                        <double *>swp, op, n_order, batch_size,
+                                        _check_signals, <void *>errors, &loss_sum)
+    optimizer.step = opt.step
+    _check_status(status, errors)
+    return loss_sum
+
+
+def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
+              int chunk_rows=DEFAULT_CHUNK_ROWS):
+    """Loss (L2 included) and its gradient (P,) over all samples, full batch.
+
+    grad, when given, receives the gradient in place (no allocation)."""
+    dtype = _check_targets(net, params, X, y, sample_weight)
+    if grad is None:
+        grad = np.empty_like(params)
+    _check_array(grad, "grad", dtype, params.shape, True)
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    cdef _Input inp = _Input(X, dtype, net.layer_sizes[0])
+    cdef void *p = _address(params)
+    cdef void *g = _address(grad)
+    cdef void *yp = _address(y)
+    cdef void *swp = NULL if sample_weight is None else _address(sample_weight)
+    cdef double loss = 0
+    cdef int status
+    cdef list errors = []
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            status = fm_loss_grad_f32(&net.net, <float *>p, &inp.c, <float *>yp,
+                                      <float *>swp, chunk_rows, <float *>g, &loss,
+                                      _check_signals, <void *>errors)
+        else:
+            status = fm_loss_grad_f64(&net.net, <double *>p, &inp.c, <double *>yp,
+                                      <double *>swp, chunk_rows, <double *>g, &loss,
+                                      _check_signals, <void *>errors)
+    _check_status(status, errors)
+    return loss, grad
+
+
+def predict(Network net, params, X, out=None, int chunk_rows=DEFAULT_CHUNK_ROWS):
+    """The network's output activation (N, O) for X, computed in chunks."""
+    dtype = _dtype_of(params)
+    _check_array(params, "params", dtype, (net.n_params,))
+    if out is None:
+        out = np.empty((X.shape[0], net.n_outputs), dtype=dtype)
+    _check_array(out, "out", dtype, (X.shape[0], net.n_outputs), True)
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    cdef _Input inp = _Input(X, dtype, net.layer_sizes[0])
+    cdef void *p = _address(params)
+    cdef void *o = _address(out)
+    cdef int status
+    cdef list errors = []
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            status = fm_predict_f32(&net.net, <float *>p, &inp.c, chunk_rows, <float *>o,
+                                    _check_signals, <void *>errors)
+        else:
+            status = fm_predict_f64(&net.net, <double *>p, &inp.c, chunk_rows, <double *>o,
+                                    _check_signals, <void *>errors)
+    _check_status(status, errors)
+    return out
+
+
+# ---- kernel twins: the engine's building blocks, for tests ----
+
+def _activation_code(name, allow_output=True):
+    if name not in ACTIVATIONS or (not allow_output and name in ("softmax",)):
+        raise ValueError(f"unknown activation {name!r}")
+    return ACTIVATIONS[name]
+
+
+def bias_activation(x, bias, activation, leaky_relu_slope=0.01):
+    """x (B, OUT) := act(x + bias) in place; bias (OUT,) or None."""
+    dtype = _float_dtype(x, "x")
+    _check_array(x, "x", dtype, (None, None), True)
+    if bias is not None:
+        _check_array(bias, "bias", dtype, (x.shape[1],))
+    cdef int code = _activation_code(activation)
+    cdef void *xp = _address(x)
+    cdef void *bp = NULL if bias is None else _address(bias)
+    cdef int64_t n_rows = x.shape[0]
+    cdef int n_cols = x.shape[1]
+    cdef double slope = leaky_relu_slope
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            fm_bias_activation_f32(<float *>xp, <float *>bp, n_rows, n_cols, code, slope)
+        else:
+            fm_bias_activation_f64(<double *>xp, <double *>bp, n_rows, n_cols, code, slope)
+    return x
+
+
+def activation_backward(delta, a, activation, leaky_relu_slope=0.01):
+    """delta := delta * act'(z), from the saved output a (same shape), in place."""
+    dtype = _float_dtype(delta, "delta")
+    _check_array(delta, "delta", dtype, delta.shape, True)
+    _check_array(a, "a", dtype, delta.shape)
+    if activation == "softmax":
+        raise ValueError("softmax's derivative is fused into the cross-entropy loss")
+    cdef int code = _activation_code(activation)
+    cdef void *dp = _address(delta)
+    cdef void *ap = _address(a)
+    cdef int64_t n = delta.size
+    cdef double slope = leaky_relu_slope
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            fm_activation_backward_f32(<float *>dp, <float *>ap, n, code, slope)
+        else:
+            fm_activation_backward_f64(<double *>dp, <double *>ap, n, code, slope)
+    return delta
+
+
+def loss_delta(z, y, loss, sample_weight=None):
+    """Output-layer loss of pre-activations z (B, O) against y (B, O).
+
+    Returns (sum_i sw_i loss_i, delta = d/dz of that sum, output activation)."""
+    dtype = _float_dtype(z, "z")
+    _check_array(z, "z", dtype, (None, None))
+    _check_array(y, "y", dtype, z.shape)
+    if sample_weight is not None:
+        _check_array(sample_weight, "sample_weight", dtype, (z.shape[0],))
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}")
+    a = bias_activation(z.copy(), None, OUTPUT_ACTIVATIONS[loss])
+    delta = np.empty_like(z)
+    cdef void *dp = _address(delta)
+    cdef void *zp = _address(z)
+    cdef void *ap = _address(a)
+    cdef void *yp = _address(y)
+    cdef void *swp = NULL if sample_weight is None else _address(sample_weight)
+    cdef int64_t n_rows = z.shape[0]
+    cdef int n_outputs = z.shape[1]
+    cdef int code = LOSSES[loss]
+    cdef double total
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            total = fm_loss_delta_f32(<float *>dp, <float *>zp, <float *>ap, <float *>yp,
+                                      <float *>swp, n_rows, n_outputs, code)
+        else:
+            total = fm_loss_delta_f64(<double *>dp, <double *>zp, <double *>ap, <double *>yp,
+                                      <double *>swp, n_rows, n_outputs, code)
+    return total, delta, a
+
+
+def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01):
+    """act(inp (B, IN) . weight (IN, OUT) + bias); inp may be CSR."""
+    dtype = _float_dtype(weight, "weight")
+    _check_array(weight, "weight", dtype, (None, None))
+    fan_in, fan_out = weight.shape
+    _check_array(bias, "bias", dtype, (fan_out,))
+    n_rows = inp.shape[0]
+    out = np.empty((n_rows, fan_out), dtype=dtype)
+    cdef int code = _activation_code(activation)
+    cdef _Input x = _Input(inp, dtype, fan_in)
+    cdef void *op = _address(out)
+    cdef const void *ip = x.c.dense
+    cdef void *wp = _address(weight)
+    cdef void *bp = _address(bias)
+    cdef int b = n_rows, fi = fan_in, fo = fan_out
+    cdef double slope = leaky_relu_slope
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if x.c.csr_data != NULL:
+            if single:
+                fm_csr_dense_forward_f32(<float *>op, &x.c, NULL, 0, <float *>wp,
+                                         <float *>bp, b, fo, code, slope)
+            else:
+                fm_csr_dense_forward_f64(<double *>op, &x.c, NULL, 0, <double *>wp,
+                                         <double *>bp, b, fo, code, slope)
+        elif single:
+            fm_dense_forward_f32(<float *>op, <float *>ip, <float *>wp, <float *>bp, b, fi, fo,
+                                 code, slope)
+        else:
+            fm_dense_forward_f64(<double *>op, <double *>ip, <double *>wp, <double *>bp, b,
+                                 fi, fo, code, slope)
+    return out
+
+
+def dense_backward(dout, inp, weight):
+    """(dinp, dweight, dbias) of a dense layer from dout (B, OUT); dinp is None
+    for a CSR input."""
+    dtype = _float_dtype(weight, "weight")
+    _check_array(weight, "weight", dtype, (None, None))
+    fan_in, fan_out = weight.shape
+    n_rows = inp.shape[0]
+    _check_array(dout, "dout", dtype, (n_rows, fan_out))
+    cdef _Input x = _Input(inp, dtype, fan_in)
+    dweight = np.empty((fan_in, fan_out), dtype=dtype)
+    dbias = np.empty(fan_out, dtype=dtype)
+    dinp = None if x.c.csr_data != NULL else np.empty((n_rows, fan_in), dtype=dtype)
+    cdef void *dip = NULL if dinp is None else _address(dinp)
+    cdef void *dwp = _address(dweight)
+    cdef void *dbp = _address(dbias)
+    cdef void *dop = _address(dout)
+    cdef const void *ip = x.c.dense
+    cdef void *wp = _address(weight)
+    cdef int b = n_rows, fi = fan_in, fo = fan_out
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if x.c.csr_data != NULL:
+            if single:
+                fm_csr_dense_backward_f32(<float *>dwp, <float *>dbp, <float *>dop, &x.c,
+                                          NULL, 0, b, fo)
+            else:
+                fm_csr_dense_backward_f64(<double *>dwp, <double *>dbp, <double *>dop, &x.c,
+                                          NULL, 0, b, fo)
+        elif single:
+            fm_dense_backward_f32(<float *>dip, <float *>dwp, <float *>dbp, <float *>dop,
+                                  <float *>ip, <float *>wp, b, fi, fo)
+        else:
+            fm_dense_backward_f64(<double *>dip, <double *>dwp, <double *>dbp, <double *>dop,
+                                  <double *>ip, <double *>wp, b, fi, fo)
+    return dinp, dweight, dbias
