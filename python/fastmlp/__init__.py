@@ -1,4 +1,10 @@
-"""fastmlp: multilayer perceptrons with a C engine, scikit-learn compatible."""
-from fastmlp import _engine  # noqa: F401  (loads the engine and its BLAS)
+"""fastmlp: multilayer perceptrons with a C engine, scikit-learn compatible.
+
+``from fastmlp import MLPClassifier`` replaces
+``from sklearn.neural_network import MLPClassifier``: same parameters,
+attributes and models, trained by a C engine.
+"""
+from fastmlp._multilayer_perceptron import MLPClassifier, MLPRegressor
 
 __version__ = "0.1.0"
+__all__ = ["MLPClassifier", "MLPRegressor"]

@@ -1,0 +1,1113 @@
+"""MLPClassifier and MLPRegressor: scikit-learn's estimators over the C engine.
+
+This layer owns the policy (validation, label binarizing, initialisation,
+shuffling, schedules, early stopping, warnings); the engine (``_engine``) runs
+whole epochs, full-batch gradients and predictions with the GIL released.
+
+With the same arguments and ``random_state`` the estimators draw the same
+random numbers in the same order as scikit-learn 1.9's, visit the same
+mini-batches and apply the same updates, so they train the same model.
+"""
+
+import warnings
+from abc import ABC, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import scipy
+import scipy.optimize
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    _fit_context,
+    is_classifier,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from fastmlp import _engine
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# Bumped whenever the pickled state changes incompatibly.
+PICKLE_FORMAT_VERSION = 1
+
+_SCIPY_VERSION = tuple(int(p) for p in scipy.__version__.split(".")[:2])
+
+
+class BaseMultilayerPerceptron(BaseEstimator, ABC):
+    """Shared machinery of MLPClassifier and MLPRegressor.
+
+    Do not use directly.  Weights and biases live in one flat vector
+    (``_params``); ``coefs_`` and ``intercepts_`` are views into it.
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        loss,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+    ):
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    # ------------------------------------------------------------------
+    # The flat parameter vector and the engine's view of the network
+
+    def _layer_units(self):
+        return [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+
+    def _engine_loss(self):
+        """The engine's loss (its canonical output activation) and the factor
+        that makes its reported value scikit-learn's."""
+        if self.out_activation_ == "softmax":
+            return "cross_entropy", 1.0
+        if self.out_activation_ == "logistic":
+            return "binary_cross_entropy", 1.0
+        if self.out_activation_ == "exp":
+            return "poisson", 1.0
+        # scikit-learn averages the squared error over outputs in the loss it
+        # reports but sums over them in the gradient.
+        return "squared_error", 1.0 / self.n_outputs_
+
+    def _network(self):
+        units = self._layer_units()
+        loss, data_loss_scale = self._engine_loss()
+        return _engine.Network(
+            units,
+            [self.activation] * (len(units) - 2),
+            loss,
+            alpha=float(self.alpha),
+            data_loss_scale=data_loss_scale,
+        )
+
+    def _set_params_vector(self, params, units):
+        """Make params the model's storage: coefs_ and intercepts_ view it."""
+        self._params = params
+        self.coefs_, self.intercepts_ = [], []
+        start = 0
+        for fan_in, fan_out in zip(units[:-1], units[1:]):
+            stop = start + fan_in * fan_out
+            self.coefs_.append(params[start:stop].reshape(fan_in, fan_out))
+            start = stop
+        for fan_out in units[1:]:
+            self.intercepts_.append(params[start : start + fan_out])
+            start += fan_out
+
+    def _packed_params(self):
+        """The flat parameter vector, rebuilt when coefs_ or intercepts_ were
+        replaced (not just modified in place) since it was made."""
+        params = getattr(self, "_params", None)
+        arrays = list(self.coefs_) + list(self.intercepts_)
+        if params is not None:
+            offset = 0
+            in_place = True
+            for a in arrays:
+                in_place = in_place and (
+                    isinstance(a, np.ndarray)
+                    and a.base is params
+                    and a.dtype == params.dtype
+                    and a.ctypes.data == params.ctypes.data + offset * params.itemsize
+                    and a.flags.c_contiguous
+                )
+                offset += np.size(a)
+            if in_place and offset == params.size:
+                return params
+        dtype = np.result_type(*arrays)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.float64
+        params = np.concatenate([np.asarray(a, dtype=dtype).ravel() for a in arrays])
+        self._set_params_vector(params, self._layer_units())
+        return params
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "coefs_" in state:
+            state["_params"] = self._packed_params()
+            # views of _params: rebuilt on load, so they stay views
+            del state["coefs_"], state["intercepts_"]
+        state["_fastmlp_pickle_version"] = PICKLE_FORMAT_VERSION
+        return state
+
+    def __setstate__(self, state):
+        version = state.pop("_fastmlp_pickle_version", None)
+        if version != PICKLE_FORMAT_VERSION:
+            raise ValueError(
+                f"This {type(self).__name__} was pickled with an incompatible "
+                f"fastmlp (pickle format {version}, this fastmlp reads "
+                f"{PICKLE_FORMAT_VERSION}). Refit it with this version."
+            )
+        params = state.pop("_params", None)
+        super().__setstate__(state)
+        if params is not None:
+            self._set_params_vector(params, self._units_from_state())
+
+    def _units_from_state(self):
+        hidden = self.hidden_layer_sizes
+        hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
+        return [self.n_features_in_] + [int(h) for h in hidden] + [self.n_outputs_]
+
+    # ------------------------------------------------------------------
+    # Forward pass
+
+    def _forward_pass_fast(self, X, check_input=True):
+        """The output layer's activation for X, (n_samples, n_outputs)."""
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        params = self._packed_params()
+        dtype = np.result_type(X.dtype, params.dtype)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.float64
+        X = _engine_input(X, dtype)
+        params = params.astype(dtype, copy=False)
+        return _engine.predict(self._network(), params, X)
+
+    # ------------------------------------------------------------------
+    # Fitting
+
+    def _initialize(self, y, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+
+        if not is_classifier(self):
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+
+        # Glorot-uniform, drawn layer by layer (weights, then biases) from
+        # the estimator's RandomState, as scikit-learn does.
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        coefs, intercepts = [], []
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coefs.append(self._random_state.uniform(-bound, bound, (fan_in, fan_out)))
+            intercepts.append(self._random_state.uniform(-bound, bound, fan_out))
+        params = np.concatenate([a.ravel() for a in coefs + intercepts]).astype(dtype)
+        self._set_params_vector(params, layer_units)
+        self._best_params = params.copy()
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden_layer_sizes = self.hidden_layer_sizes
+        if not hasattr(hidden_layer_sizes, "__iter__"):
+            hidden_layer_sizes = [hidden_layer_sizes]
+        hidden_layer_sizes = list(hidden_layer_sizes)
+        if np.any(np.array(hidden_layer_sizes) <= 0):
+            raise ValueError(
+                "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes
+            )
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental
+        )
+
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        n_samples, n_features = X.shape
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [n_features] + hidden_layer_sizes + [self.n_outputs_]
+
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, X.dtype)
+        elif self._layer_units() != layer_units:
+            raise ValueError(
+                f"The network's layer sizes {self._layer_units()} do not match "
+                f"the data and hidden_layer_sizes ({layer_units}); fit anew "
+                "without warm_start to change them."
+            )
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, y, sample_weight, incremental)
+        elif self.solver == "lbfgs":
+            self._fit_lbfgs(X, y, sample_weight)
+
+        if not np.isfinite(self._packed_params()).all():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+        return self
+
+    def _fit_lbfgs(self, X, y, sample_weight):
+        params = self._packed_params()
+        network = self._network()
+        X = _engine_input(X, params.dtype)
+        y = np.ascontiguousarray(y, dtype=params.dtype)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(sample_weight, dtype=params.dtype)
+
+        def loss_and_grad(packed):
+            # L-BFGS works in float64; a float32 model is evaluated in float32.
+            packed = packed.astype(params.dtype, copy=False)
+            loss, grad = _engine.loss_grad(network, packed, X, y, sample_weight)
+            return loss, grad.astype(np.float64, copy=False)
+
+        iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
+        extra = {} if _SCIPY_VERSION >= (1, 15) else {"iprint": iprint}
+        opt_res = scipy.optimize.minimize(
+            loss_and_grad,
+            params.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            options={
+                "maxfun": self.max_fun,
+                "maxiter": self.max_iter,
+                "gtol": self.tol,
+                **extra,
+            },
+        )
+        self.n_iter_ = _check_lbfgs_result(opt_res, self.max_iter)
+        self.loss_ = opt_res.fun
+        params[:] = opt_res.x
+
+    def _make_optimizer(self, n_params, dtype):
+        if self.solver == "sgd":
+            return _engine.Optimizer(
+                "sgd",
+                n_params,
+                dtype,
+                learning_rate=float(self.learning_rate_init),
+                momentum=self.momentum,
+                nesterov=self.nesterovs_momentum,
+            )
+        return _engine.Optimizer(
+            "adam",
+            n_params,
+            dtype,
+            learning_rate=self.learning_rate_init,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            epsilon=self.epsilon,
+        )
+
+    def _fit_stochastic(self, X, y, sample_weight, incremental):
+        params = self._packed_params()
+        if (
+            not incremental
+            or getattr(self, "_optimizer", None) is None
+            or self._optimizer.kind != self.solver
+            or self._optimizer.moment_1.shape != params.shape
+            or self._optimizer.moment_1.dtype != params.dtype
+        ):
+            self._optimizer = self._make_optimizer(params.size, params.dtype)
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            # no stratification for multilabel targets
+            should_stratify = is_classifier(self) and self.n_outputs_ == 1
+            stratify = y if should_stratify else None
+            if sample_weight is None:
+                X_train, X_val, y_train, y_val = train_test_split(
+                    X,
+                    y,
+                    random_state=self._random_state,
+                    test_size=self.validation_fraction,
+                    stratify=stratify,
+                )
+                sample_weight_train = sample_weight_val = None
+            else:
+                (
+                    X_train,
+                    X_val,
+                    y_train,
+                    y_val,
+                    sample_weight_train,
+                    sample_weight_val,
+                ) = train_test_split(
+                    X,
+                    y,
+                    sample_weight,
+                    random_state=self._random_state,
+                    test_size=self.validation_fraction,
+                    stratify=stratify,
+                )
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(y_val)
+        else:
+            X_train, y_train, sample_weight_train = X, y, sample_weight
+            X_val = y_val = sample_weight_val = None
+
+        n_samples = X_train.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than "
+                    "sample size. It is going to be clipped"
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        network = self._network()
+        X_train = _engine_input(X_train, params.dtype)
+        y_train = np.ascontiguousarray(y_train, dtype=params.dtype)
+        if sample_weight_train is not None:
+            sample_weight_train = np.ascontiguousarray(
+                sample_weight_train, dtype=params.dtype
+            )
+        sample_idx = np.arange(n_samples, dtype=np.intp)
+
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                order = np.ascontiguousarray(sample_idx, dtype=np.int64)
+                accumulated_loss = _engine.train_epoch(
+                    network,
+                    params,
+                    self._optimizer,
+                    X_train,
+                    y_train,
+                    sample_weight_train,
+                    order,
+                    batch_size,
+                )
+                self.n_iter_ += 1
+                self.loss_ = accumulated_loss / n_samples
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                self._update_no_improvement_count(
+                    early_stopping, X_val, y_val, sample_weight_val
+                )
+                self._learning_rate_iteration_ends()
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = (
+                            "Validation score did not improve more than "
+                            "tol=%f for %d consecutive epochs."
+                            % (self.tol, self.n_iter_no_change)
+                        )
+                    else:
+                        msg = (
+                            "Training loss did not improve more than tol=%f"
+                            " for %d consecutive epochs."
+                            % (self.tol, self.n_iter_no_change)
+                        )
+                    if self._trigger_stopping(msg):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) "
+                        "reached and the optimization hasn't converged yet."
+                        % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            # The engine stops between mini-batches: the weights are those
+            # after the last completed update (the interrupted epoch is not
+            # counted in n_iter_ nor recorded in loss_curve_).
+            warnings.warn("Training interrupted by user.")
+
+        if early_stopping:
+            params[:] = self._best_params
+
+    def _learning_rate_iteration_ends(self):
+        """Per-epoch learning-rate schedule of the sgd solver."""
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            self._optimizer.learning_rate = (
+                float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+            )
+
+    def _trigger_stopping(self, msg):
+        """True to stop; with sgd's 'adaptive' rate, divide it by 5 instead
+        while it is above 1e-6."""
+        adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
+        if not adaptive:
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if self._optimizer.learning_rate <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self._optimizer.learning_rate /= 5.0
+        if self.verbose:
+            print(msg + " Setting learning rate to %f" % self._optimizer.learning_rate)
+        return False
+
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sample_weight):
+        if early_stopping:
+            val_score = self._score(X_val, y_val, sample_weight=sample_weight)
+            self.validation_scores_.append(val_score)
+            if self.verbose:
+                print("Validation score: %f" % self.validation_scores_[-1])
+            last_valid_score = self.validation_scores_[-1]
+            if last_valid_score < (self.best_validation_score_ + self.tol):
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if last_valid_score > self.best_validation_score_:
+                self.best_validation_score_ = last_valid_score
+                self._best_params = self._packed_params().copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers
+            in regression).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            The trained model.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for stochastic"
+                " optimizers. %s is not stochastic." % self.solver
+            )
+        return True
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        """Score without input validation (which would drop feature names)."""
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _engine_input(X, dtype):
+    """X as the engine reads it: C-contiguous dense or CSR, of `dtype`."""
+    if sp.issparse(X):
+        X = X.tocsr() if X.format != "csr" else X
+        if X.dtype != dtype:
+            X = X.astype(dtype)
+        return X
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _check_lbfgs_result(result, max_iter):
+    """n_iter_ of an L-BFGS run; warns, as scikit-learn does, when it did not
+    converge."""
+    n_iter = min(result.nit, max_iter)
+    if result.status != 0:
+        msg = (
+            f"lbfgs failed to converge after {n_iter} iteration(s) "
+            f"(status={result.status}):\n{result.message}\n"
+        )
+        if n_iter == max_iter:
+            msg += (
+                "\nIncrease the number of iterations to improve the "
+                f"convergence (max_iter={max_iter})."
+            )
+        msg += (
+            "\nYou might also want to scale the data as shown in:\n"
+            "    https://scikit-learn.org/stable/modules/preprocessing.html"
+        )
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    return n_iter
+
+
+_COMMON_PARAMETERS_DOC = """
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The ith element is the number of neurons in the ith hidden layer.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation function of the hidden layers.
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The weight optimizer.  'sgd' and 'adam' run whole epochs in the C
+        engine; 'lbfgs' runs scipy's L-BFGS-B over the engine's full-batch
+        loss and gradient.
+    alpha : float, default=0.0001
+        Strength of the L2 penalty, divided by the sample-weight sum.
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size of the stochastic solvers; 'auto' is
+        ``min(200, n_samples)``.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning-rate schedule of the 'sgd' solver.
+    learning_rate_init : float, default=0.001
+        Initial learning rate ('sgd', 'adam').
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+    max_iter : int, default=200
+        Maximum number of epochs (stochastic solvers) or iterations (lbfgs).
+    shuffle : bool, default=True
+        Whether to shuffle the samples every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split and shuffling.
+    tol : float, default=1e-4
+        Tolerance of the optimisation (see ``n_iter_no_change``).
+    verbose : bool, default=False
+        Print progress messages.
+    warm_start : bool, default=False
+        Reuse the previous solution as initialisation.
+    momentum : float, default=0.9
+        Momentum of the 'sgd' solver, in [0, 1].
+    nesterovs_momentum : bool, default=True
+        Whether 'sgd' uses Nesterov's momentum.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data and stop when its score
+        stops improving; the best weights are kept.
+    validation_fraction : float, default=0.1
+        Fraction of the data held out for early stopping.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of Adam's moment estimates, in [0, 1).
+    epsilon : float, default=1e-8
+        Adam's numerical-stability constant.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of more than ``tol`` before stopping.
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of 'lbfgs'."""
+
+_COMMON_ATTRIBUTES_DOC = """
+    loss_ : float
+        The loss at the end of training.
+    best_loss_ : float or None
+        The minimum training loss (None with early stopping).
+    loss_curve_ : list of float
+        Training loss after each epoch (stochastic solvers).
+    validation_scores_ : list of float or None
+        Validation score after each epoch, with early stopping.
+    best_validation_score_ : float or None
+        Best validation score, with early stopping.
+    t_ : int
+        Number of training samples seen by the solver.
+    coefs_ : list of ndarray of shape (n_fan_in, n_fan_out)
+        Weight matrix of each layer.
+    intercepts_ : list of ndarray of shape (n_fan_out,)
+        Bias vector of each layer.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during fit, when X has string column names.
+    n_iter_ : int
+        Number of epochs (or L-BFGS iterations) run.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        Name of the output activation."""
+
+
+class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
+    __doc__ = (
+        """Multi-layer perceptron classifier, a drop-in for scikit-learn's.
+
+    Optimizes the log-loss with L-BFGS, SGD or Adam; the training loops run
+    in fastmlp's C engine.
+
+    Parameters
+    ----------"""
+        + _COMMON_PARAMETERS_DOC
+        + """
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+        Class labels (per output, for multilabel targets)."""
+        + _COMMON_ATTRIBUTES_DOC
+        + """
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from fastmlp import MLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = MLPClassifier(max_iter=50, random_state=0).fit(X / 16, y)
+    >>> clf.score(X / 16, y) > 0.95
+    True
+    """
+    )
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            loss="log_loss",
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+        )
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+
+        # classes_ is (re)defined on a fresh fit; a warm start must see the
+        # same classes, partial_fit only classes it already knows.
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same "
+                        "classes as in the previous call to fit. Previously "
+                        f"got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
+        # bool keeps float32 data float32 when the targets are converted
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron classifier.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return super()._score_with_function(
+            X, y, sample_weight=sample_weight, score_function=accuracy_score
+        )
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+        classes : array of shape (n_classes,), default=None
+            All the classes that may appear in any call; required on the
+            first call, ignored (but checked) afterwards.
+
+        Returns
+        -------
+        self : object
+            The trained model.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_log_proba(self, X):
+        """Log of the probability estimates, (n_samples, n_classes)."""
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+            The probability of each class, in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+def _check_partial_fit_first_call(clf, classes):
+    """True on the first partial_fit call (when it sets classes_)."""
+    if getattr(clf, "classes_", None) is None and classes is None:
+        raise ValueError("classes must be passed on the first call to partial_fit.")
+    if classes is not None:
+        if getattr(clf, "classes_", None) is not None:
+            if not np.array_equal(clf.classes_, unique_labels(classes)):
+                raise ValueError(
+                    "`classes=%r` is not the same as on last call "
+                    "to partial_fit, was: %r" % (classes, clf.classes_)
+                )
+        else:
+            clf.classes_ = unique_labels(classes)
+            return True
+    return False
+
+
+class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
+    __doc__ = (
+        """Multi-layer perceptron regressor, a drop-in for scikit-learn's.
+
+    Optimizes the squared error (or the Poisson deviance) with L-BFGS, SGD or
+    Adam; the training loops run in fastmlp's C engine.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        The loss; 'poisson' uses an exponential output (log link) and needs
+        non-negative targets."""
+        + _COMMON_PARAMETERS_DOC
+        + """
+
+    Attributes
+    ----------"""
+        + _COMMON_ATTRIBUTES_DOC
+        + """
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from fastmlp import MLPRegressor
+    >>> X, y = make_regression(n_samples=200, random_state=0)
+    >>> reg = MLPRegressor(max_iter=2000, random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.9
+    True
+    """
+    )
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            loss=loss,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+        )
+
+    def predict(self, X):
+        """Predict using the multi-layer perceptron model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values.
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return super()._score_with_function(
+            X, y, sample_weight=sample_weight, score_function=r2_score
+        )
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    # scikit-learn 1.9 offers partial_fit on the regressor whatever the
+    # solver (its availability check is never called); kept for parity.
+    @available_if(lambda est: est._check_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            The trained model.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
