@@ -117,6 +117,11 @@ cdef extern from "fastmlp.h" nogil:
     int fm_predict_f64(const fm_net *net, const double *params, const fm_input *x,
                        int chunk_rows, double *out, fm_interrupt_fn interrupt, void *ctx)
 
+cdef extern from "<dlfcn.h>" nogil:
+    ctypedef struct Dl_info:
+        const char *dli_fname
+    int dladdr(const void *addr, Dl_info *info)
+
 # scipy's OpenBLAS serves the engine: one BLAS in the process, seen and
 # limited by threadpoolctl.
 fm_set_blas(<fm_sgemm_fn>sgemm, <fm_dgemm_fn>dgemm)
@@ -127,6 +132,16 @@ LOSSES = {"squared_error": 0, "cross_entropy": 1, "binary_cross_entropy": 2, "po
 OPTIMIZERS = {"sgd": 0, "adam": 1, "rmsprop": 2}
 OUTPUT_ACTIVATIONS = {loss: {0: "identity", 1: "softmax", 2: "logistic", 3: "exp"}[code]
                       for loss, code in LOSSES.items()}
+
+
+def blas_library():
+    """Path of the module whose GEMM the engine calls (scipy.linalg.cython_blas,
+    which forwards to the OpenBLAS bundled with scipy)."""
+    cdef Dl_info info
+    if dladdr(<const void *>dgemm, &info) == 0 or info.dli_fname == NULL:
+        return None
+    return info.dli_fname.decode()
+
 
 # Rows per chunk for prediction and full-batch gradients: large enough for
 # efficient GEMMs, small enough that the workspace stays a few MB per layer.
