@@ -12,6 +12,7 @@ void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm)
 {
     blas_sgemm = sgemm;
     blas_dgemm = dgemm;
+    fm_detect_cpu();
 }
 
 /* Fortran BLAS is column-major; a row-major C = op(A) op(B) is the
@@ -23,6 +24,12 @@ void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm)
     {                                                                              \
         char ta = trans_a ? 'T' : 'N', tb = trans_b ? 'T' : 'N';                   \
         if (m == 0 || n == 0) return;                                              \
+        if (k == 0) { /* an empty sum: C := beta C, which BLAS may skip */         \
+            for (int i = 0; i < m; i++)                                            \
+                for (int j = 0; j < n; j++)                                        \
+                    c[(int64_t)i * ldc + j] = beta == 0 ? 0 : beta * c[(int64_t)i * ldc + j]; \
+            return;                                                                \
+        }                                                                          \
         FN(&tb, &ta, &n, &m, &k, &alpha, (REAL *)b, &ldb, (REAL *)a, &lda, &beta,  \
            c, &ldc);                                                               \
     }

@@ -1,31 +1,55 @@
 /* Template: see instantiate.h. */
 
+static int SFX(is_small)(int m, int n, int k, double small_gemm_max)
+{
+    return (double)m * (double)n * (double)k <= small_gemm_max;
+}
+
 void SFX(fm_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,
                            int n_rows, int fan_in, int fan_out, int activation,
-                           double leaky_relu_slope)
+                           double leaky_relu_slope, double small_gemm_max)
 {
     /* out (B, OUT) = inp (B, IN) . W (IN, OUT) */
-    SFX(fm_gemm)(0, 0, n_rows, fan_out, fan_in, 1, inp, fan_in, weight, fan_out, 0, out,
-                 fan_out);
+    if (SFX(is_small)(n_rows, fan_out, fan_in, small_gemm_max))
+        SFX(fm_gemm_small)(n_rows, fan_out, fan_in, inp, fan_in, 1, weight, fan_out, out,
+                           fan_out);
+    else
+        SFX(fm_gemm)(0, 0, n_rows, fan_out, fan_in, 1, inp, fan_in, weight, fan_out, 0, out,
+                     fan_out);
     SFX(fm_bias_activation)(out, bias, n_rows, fan_out, activation, leaky_relu_slope);
 }
 
 void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
                             const REAL *inp, const REAL *weight,
-                            int n_rows, int fan_in, int fan_out)
+                            int n_rows, int fan_in, int fan_out, double small_gemm_max,
+                            REAL *scratch)
 {
+    const int small = SFX(is_small)(n_rows, fan_out, fan_in, small_gemm_max);
     /* dW (IN, OUT) = inp^T (IN, B) . dout (B, OUT) */
-    SFX(fm_gemm)(1, 0, fan_in, fan_out, n_rows, 1, inp, fan_in, dout, fan_out, 0, dweight,
-                 fan_out);
+    if (small)
+        SFX(fm_gemm_small)(fan_in, fan_out, n_rows, inp, 1, fan_in, dout, fan_out, dweight,
+                           fan_out);
+    else
+        SFX(fm_gemm)(1, 0, fan_in, fan_out, n_rows, 1, inp, fan_in, dout, fan_out, 0,
+                     dweight, fan_out);
     memset(dbias, 0, sizeof(REAL) * (size_t)fan_out);
     for (int i = 0; i < n_rows; i++) {
         const REAL *row = dout + (int64_t)i * fan_out;
         for (int j = 0; j < fan_out; j++) dbias[j] += row[j];
     }
     /* dinp (B, IN) = dout (B, OUT) . W^T (OUT, IN) */
-    if (dinp)
+    if (!dinp) return;
+    if (small && scratch) {
+        /* the kernel wants B row-major: transpose W once per batch */
+        for (int i = 0; i < fan_in; i++)
+            for (int o = 0; o < fan_out; o++)
+                scratch[(int64_t)o * fan_in + i] = weight[(int64_t)i * fan_out + o];
+        SFX(fm_gemm_small)(n_rows, fan_in, fan_out, dout, fan_out, 1, scratch, fan_in, dinp,
+                           fan_in);
+    } else {
         SFX(fm_gemm)(0, 1, n_rows, fan_in, fan_out, 1, dout, fan_out, weight, fan_out, 0,
                      dinp, fan_in);
+    }
 }
 
 void SFX(fm_csr_dense_forward)(REAL *out, const fm_input *x, const int64_t *rows,

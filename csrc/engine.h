@@ -13,6 +13,14 @@ void fm_gemm_f64(int trans_a, int trans_b, int m, int n, int k, double alpha,
                  const double *a, int lda, const double *b, int ldb, double beta,
                  double *c, int ldc);
 
+/* Small-matrix GEMM (gemm.c): C (M, N) := A (M, K) . B (K, N), row-major B
+ * and C, A(i, p) = a[i * a_row_stride + p * a_k_stride]. */
+void fm_gemm_small_f32(int m, int n, int k, const float *a, int64_t a_row_stride,
+                       int64_t a_k_stride, const float *b, int ldb, float *c, int ldc);
+void fm_gemm_small_f64(int m, int n, int k, const double *a, int64_t a_row_stride,
+                       int64_t a_k_stride, const double *b, int ldb, double *c, int ldc);
+void fm_detect_cpu(void);
+
 /* Seconds on a monotonic clock, for rate-limiting interrupt checks. */
 double fm_monotonic_seconds(void);
 

@@ -60,7 +60,12 @@ typedef struct {
      * gradient).  scikit-learn reports the squared error averaged over
      * outputs while its gradient sums over them: 1/O reproduces that. */
     double data_loss_scale;
+    /* Products with M * N * K up to this go to the engine's own small-matrix
+     * kernel, larger ones to the BLAS (FM_SMALL_GEMM_DEFAULT). */
+    double small_gemm_max;
 } fm_net;
+
+#define FM_SMALL_GEMM_DEFAULT 4e6
 
 /* Input rows, dense or CSR, of the net's dtype.  Exactly one of
  * dense / csr_data is non-NULL. */
@@ -108,7 +113,8 @@ int64_t fm_n_params(const fm_net *net);
 int64_t fm_weight_offset(const fm_net *net, int layer);
 int64_t fm_bias_offset(const fm_net *net, int layer);
 /* FM_OK or FM_ERR_INVALID (sizes < 1, unknown activation or loss,
- * output activation not the loss's canonical one, negative slope). */
+ * output activation not the loss's canonical one, negative slope, a
+ * parameter count whose byte size overflows int64). */
 int fm_check_net(const fm_net *net);
 
 #define REAL float

@@ -52,5 +52,13 @@ int fm_check_net(const fm_net *net)
     int out = fm_loss_output_activation(net->loss);
     if (out < 0 || net->activations[net->n_layers - 1] != out) return FM_ERR_INVALID;
     if (!(net->leaky_relu_slope >= 0) || !(net->alpha >= 0)) return FM_ERR_INVALID;
+    /* The parameter count, and so every offset and byte size derived from
+     * it, must not overflow (fm_n_params would wrap to a small number). */
+    int64_t n_params = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        int64_t n = ((int64_t)net->layer_sizes[l] + 1) * net->layer_sizes[l + 1];
+        if (n > INT64_MAX / (int64_t)sizeof(double) - n_params) return FM_ERR_INVALID;
+        n_params += n;
+    }
     return FM_OK;
 }

@@ -9,6 +9,7 @@ typedef struct {
     REAL *acts;    /* layer l's outputs (B, OUT_l), layers one after another */
     REAL *deltas;  /* d loss / d pre-activation, same layout as acts */
     REAL *grad;    /* (P,) */
+    REAL *weight_t; /* transposed weights of one layer, for the small GEMM */
 } SFX(workspace);
 
 static void SFX(workspace_free)(SFX(workspace) *ws)
@@ -19,18 +20,31 @@ static void SFX(workspace_free)(SFX(workspace) *ws)
     free(ws->acts);
     free(ws->deltas);
     free(ws->grad);
+    free(ws->weight_t);
 }
 
 static int SFX(workspace_alloc)(SFX(workspace) *ws, const fm_net *net, const fm_input *x,
-                                int max_rows, int with_targets, int with_gather)
+                                int max_rows, int with_backward, int with_grad,
+                                int with_gather)
 {
     const int64_t n_features = net->layer_sizes[0], n_outputs = net->layer_sizes[net->n_layers];
     memset(ws, 0, sizeof *ws);
+    /* rows x widths must not overflow int64 before alloc_array sees it */
+    if (total_layer_width(net) > INT64_MAX / max_rows) return FM_ERR_NOMEM;
     ws->max_rows = max_rows;
     ws->acts = alloc_array(max_rows * total_layer_width(net), sizeof(REAL));
     ws->deltas = alloc_array(max_rows * total_layer_width(net), sizeof(REAL));
     int ok = ws->acts && ws->deltas;
-    if (with_targets) {
+    if (with_backward) {
+        int64_t max_weights = 1;
+        for (int l = 1; l < net->n_layers; l++) {
+            int64_t n = (int64_t)net->layer_sizes[l] * net->layer_sizes[l + 1];
+            if (n > max_weights) max_weights = n;
+        }
+        ws->weight_t = alloc_array(max_weights, sizeof(REAL));
+        ok = ok && ws->weight_t;
+    }
+    if (with_grad) {
         ws->grad = alloc_array(fm_n_params(net), sizeof(REAL));
         ok = ok && ws->grad;
     }
@@ -95,7 +109,7 @@ static void SFX(forward)(const fm_net *net, const REAL *params, const fm_input *
                                       net->leaky_relu_slope);
         else
             SFX(fm_dense_forward)(dst, inp, w, b, n_rows, fan_in, fan_out, act,
-                                  net->leaky_relu_slope);
+                                  net->leaky_relu_slope, net->small_gemm_max);
         if (is_output && !out) {
             REAL *a = ws->acts + SFX(layer_offset)(net, l, n_rows);
             memcpy(a, dst, sizeof(REAL) * (size_t)n_rows * (size_t)fan_out);
@@ -128,11 +142,13 @@ static double SFX(backward)(const fm_net *net, const REAL *params, const fm_inpu
             if (x->csr_data)
                 SFX(fm_csr_dense_backward)(dw, db, dout, x, rows, first_row, n_rows, fan_out);
             else /* the input needs no gradient */
-                SFX(fm_dense_backward)(NULL, dw, db, dout, x_rows, w, n_rows, fan_in, fan_out);
+                SFX(fm_dense_backward)(NULL, dw, db, dout, x_rows, w, n_rows, fan_in, fan_out,
+                                       net->small_gemm_max, NULL);
         } else {
             REAL *dinp = ws->deltas + SFX(layer_offset)(net, l - 1, n_rows);
             const REAL *inp = ws->acts + SFX(layer_offset)(net, l - 1, n_rows);
-            SFX(fm_dense_backward)(dinp, dw, db, dout, inp, w, n_rows, fan_in, fan_out);
+            SFX(fm_dense_backward)(dinp, dw, db, dout, inp, w, n_rows, fan_in, fan_out,
+                                   net->small_gemm_max, ws->weight_t);
             SFX(fm_activation_backward)(dinp, inp, (int64_t)n_rows * fan_in,
                                         net->activations[l - 1], net->leaky_relu_slope);
         }
@@ -187,7 +203,7 @@ int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
     const int64_t n_params = fm_n_params(net);
     const int max_rows = (int)(batch_size < n_order ? batch_size : n_order);
     SFX(workspace) ws;
-    if (SFX(workspace_alloc)(&ws, net, x, max_rows, 1, 1) != FM_OK) return FM_ERR_NOMEM;
+    if (SFX(workspace_alloc)(&ws, net, x, max_rows, 1, 1, 1) != FM_OK) return FM_ERR_NOMEM;
 
     const REAL *x_dense = (const REAL *)x->dense;
     double last_check = fm_monotonic_seconds();
@@ -246,7 +262,7 @@ int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
     const int max_rows = (int)(chunk_rows < n_samples ? chunk_rows : (n_samples ? n_samples : 1));
     SFX(workspace) ws;
     /* ws.grad holds one chunk's sums when there are several chunks */
-    if (SFX(workspace_alloc)(&ws, net, x, max_rows, n_samples > max_rows, 0) != FM_OK)
+    if (SFX(workspace_alloc)(&ws, net, x, max_rows, 1, n_samples > max_rows, 0) != FM_OK)
         return FM_ERR_NOMEM;
 
     const REAL *x_dense = (const REAL *)x->dense;
@@ -287,7 +303,7 @@ int SFX(fm_predict)(const fm_net *net, const REAL *params, const fm_input *x,
     const int64_t n_features = x->n_cols, n_outputs = net->layer_sizes[net->n_layers];
     const int max_rows = (int)(chunk_rows < n_samples ? chunk_rows : (n_samples ? n_samples : 1));
     SFX(workspace) ws;
-    if (SFX(workspace_alloc)(&ws, net, x, max_rows, 0, 0) != FM_OK) return FM_ERR_NOMEM;
+    if (SFX(workspace_alloc)(&ws, net, x, max_rows, 0, 0, 0) != FM_OK) return FM_ERR_NOMEM;
 
     const REAL *x_dense = (const REAL *)x->dense;
     double last_check = fm_monotonic_seconds();

@@ -22,6 +22,7 @@ cdef extern from "fastmlp.h" nogil:
         double leaky_relu_slope
         double alpha
         double data_loss_scale
+        double small_gemm_max
 
     ctypedef struct fm_input:
         int64_t n_rows
@@ -51,6 +52,7 @@ cdef extern from "fastmlp.h" nogil:
 
     enum:
         FM_OK, FM_ERR_NOMEM, FM_ERR_INTERRUPTED, FM_ERR_INVALID
+    double FM_SMALL_GEMM_DEFAULT
 
     void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm)
     int fm_loss_output_activation(int loss)
@@ -73,16 +75,17 @@ cdef extern from "fastmlp.h" nogil:
                              const double *sw, int64_t n_rows, int n_outputs, int loss)
     void fm_dense_forward_f32(float *out, const float *inp, const float *weight,
                               const float *bias, int n_rows, int fan_in, int fan_out,
-                              int activation, double slope)
+                              int activation, double slope, double small_gemm_max)
     void fm_dense_forward_f64(double *out, const double *inp, const double *weight,
                               const double *bias, int n_rows, int fan_in, int fan_out,
-                              int activation, double slope)
+                              int activation, double slope, double small_gemm_max)
     void fm_dense_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
                                const float *inp, const float *weight, int n_rows, int fan_in,
-                               int fan_out)
+                               int fan_out, double small_gemm_max, float *scratch)
     void fm_dense_backward_f64(double *dinp, double *dweight, double *dbias,
                                const double *dout, const double *inp, const double *weight,
-                               int n_rows, int fan_in, int fan_out)
+                               int n_rows, int fan_in, int fan_out, double small_gemm_max,
+                               double *scratch)
     void fm_csr_dense_forward_f32(float *out, const fm_input *x, const int64_t *rows,
                                   int64_t first_row, const float *weight, const float *bias,
                                   int n_rows, int fan_out, int activation, double slope)
@@ -146,6 +149,7 @@ def blas_library():
 # Rows per chunk for prediction and full-batch gradients: large enough for
 # efficient GEMMs, small enough that the workspace stays a few MB per layer.
 DEFAULT_CHUNK_ROWS = 4096
+SMALL_GEMM_DEFAULT = FM_SMALL_GEMM_DEFAULT
 _INT_MAX = 2**31 - 1
 
 
@@ -213,6 +217,8 @@ cdef class Network:
     layer_sizes: n_features, hidden sizes..., n_outputs.
     activations: one name per hidden layer.
     loss: one of LOSSES; it fixes the output activation (its canonical link).
+    small_gemm_max: products of at most this many multiply-adds (M*N*K) use
+    the engine's small-matrix kernel, larger ones the BLAS (0: always BLAS).
     """
     cdef fm_net net
     cdef int[::1] _sizes
@@ -220,10 +226,10 @@ cdef class Network:
     cdef readonly tuple layer_sizes
     cdef readonly tuple hidden_activations
     cdef readonly str loss
-    cdef readonly double leaky_relu_slope, alpha, data_loss_scale
+    cdef readonly double leaky_relu_slope, alpha, data_loss_scale, small_gemm_max
 
     def __init__(self, layer_sizes, hidden_activations, loss, *, leaky_relu_slope=0.01,
-                 alpha=0.0, data_loss_scale=1.0):
+                 alpha=0.0, data_loss_scale=1.0, small_gemm_max=SMALL_GEMM_DEFAULT):
         sizes = [int(s) for s in layer_sizes]
         if len(sizes) < 2 or any(s < 1 or s > _INT_MAX for s in sizes):
             raise ValueError(f"layer sizes must be at least two integers in [1, 2**31), "
@@ -247,6 +253,7 @@ cdef class Network:
         self.leaky_relu_slope = leaky_relu_slope
         self.alpha = alpha
         self.data_loss_scale = data_loss_scale
+        self.small_gemm_max = small_gemm_max
         self._sizes = np.array(sizes, dtype=np.intc)
         acts = [ACTIVATIONS[a] for a in hidden]
         acts.append(fm_loss_output_activation(LOSSES[loss]))
@@ -258,12 +265,14 @@ cdef class Network:
         self.net.leaky_relu_slope = leaky_relu_slope
         self.net.alpha = alpha
         self.net.data_loss_scale = data_loss_scale
+        self.net.small_gemm_max = small_gemm_max
         if fm_check_net(&self.net) != FM_OK:
             raise ValueError("inconsistent network description")
 
     def __reduce__(self):
         return (_rebuild_network, (self.layer_sizes, self.hidden_activations, self.loss,
-                                   self.leaky_relu_slope, self.alpha, self.data_loss_scale))
+                                   self.leaky_relu_slope, self.alpha, self.data_loss_scale,
+                                   self.small_gemm_max))
 
     @property
     def n_params(self):
@@ -293,9 +302,10 @@ cdef class Network:
                 for l in range(self.net.n_layers)]
 
 
-def _rebuild_network(layer_sizes, hidden_activations, loss, slope, alpha, scale):
+def _rebuild_network(layer_sizes, hidden_activations, loss, slope, alpha, scale,
+                     small_gemm_max):
     return Network(layer_sizes, hidden_activations, loss, leaky_relu_slope=slope,
-                   alpha=alpha, data_loss_scale=scale)
+                   alpha=alpha, data_loss_scale=scale, small_gemm_max=small_gemm_max)
 
 
 cdef class Optimizer:
@@ -602,7 +612,8 @@ def loss_delta(z, y, loss, sample_weight=None):
     return total, delta, a
 
 
-def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01):
+def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01,
+                  small_gemm_max=SMALL_GEMM_DEFAULT):
     """act(inp (B, IN) . weight (IN, OUT) + bias); inp may be CSR."""
     dtype = _float_dtype(weight, "weight")
     _check_array(weight, "weight", dtype, (None, None))
@@ -618,6 +629,7 @@ def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01):
     cdef void *bp = _address(bias)
     cdef int b = n_rows, fi = fan_in, fo = fan_out
     cdef double slope = leaky_relu_slope
+    cdef double small_max = small_gemm_max
     cdef bint single = dtype == np.float32
     with nogil:
         if x.c.csr_data != NULL:
@@ -629,14 +641,14 @@ def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01):
                                          <double *>bp, b, fo, code, slope)
         elif single:
             fm_dense_forward_f32(<float *>op, <float *>ip, <float *>wp, <float *>bp, b, fi, fo,
-                                 code, slope)
+                                 code, slope, small_max)
         else:
             fm_dense_forward_f64(<double *>op, <double *>ip, <double *>wp, <double *>bp, b,
-                                 fi, fo, code, slope)
+                                 fi, fo, code, slope, small_max)
     return out
 
 
-def dense_backward(dout, inp, weight):
+def dense_backward(dout, inp, weight, small_gemm_max=SMALL_GEMM_DEFAULT):
     """(dinp, dweight, dbias) of a dense layer from dout (B, OUT); dinp is None
     for a CSR input."""
     dtype = _float_dtype(weight, "weight")
@@ -648,6 +660,9 @@ def dense_backward(dout, inp, weight):
     dweight = np.empty((fan_in, fan_out), dtype=dtype)
     dbias = np.empty(fan_out, dtype=dtype)
     dinp = None if x.c.csr_data != NULL else np.empty((n_rows, fan_in), dtype=dtype)
+    scratch = np.empty(fan_in * fan_out, dtype=dtype)
+    cdef void *sp_ = _address(scratch)
+    cdef double small_max = small_gemm_max
     cdef void *dip = NULL if dinp is None else _address(dinp)
     cdef void *dwp = _address(dweight)
     cdef void *dbp = _address(dbias)
@@ -666,8 +681,10 @@ def dense_backward(dout, inp, weight):
                                           NULL, 0, b, fo)
         elif single:
             fm_dense_backward_f32(<float *>dip, <float *>dwp, <float *>dbp, <float *>dop,
-                                  <float *>ip, <float *>wp, b, fi, fo)
+                                  <float *>ip, <float *>wp, b, fi, fo, small_max,
+                                  <float *>sp_)
         else:
             fm_dense_backward_f64(<double *>dip, <double *>dwp, <double *>dbp, <double *>dop,
-                                  <double *>ip, <double *>wp, b, fi, fo)
+                                  <double *>ip, <double *>wp, b, fi, fo, small_max,
+                                  <double *>sp_)
     return dinp, dweight, dbias

@@ -213,7 +213,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         return params
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: never edit the live __dict__
         if "coefs_" in state:
             state["_params"] = self._packed_params()
             # views of _params: rebuilt on load, so they stay views
