@@ -21,6 +21,14 @@ void fm_gemm_small_f64(int m, int n, int k, const double *a, int64_t a_row_strid
                        int64_t a_k_stride, const double *b, int ldb, double *c, int ldc);
 void fm_detect_cpu(void);
 
+/* One update of params (P,) from raw gradient sums grad (P,) (optim.c): the
+ * first n_weights entries are weights (L2 penalty alpha), all are divided
+ * by sw_sum; grad itself is left unchanged. */
+void fm_optimizer_update_f32(fm_optimizer *opt, float *params, const float *grad, int64_t n,
+                             int64_t n_weights, double alpha, double sw_sum);
+void fm_optimizer_update_f64(fm_optimizer *opt, double *params, const double *grad, int64_t n,
+                             int64_t n_weights, double alpha, double sw_sum);
+
 /* Seconds on a monotonic clock, for rate-limiting interrupt checks. */
 double fm_monotonic_seconds(void);
 

@@ -156,21 +156,34 @@ static double SFX(backward)(const fm_net *net, const REAL *params, const fm_inpu
     return data_loss;
 }
 
+/* Sum of the squared weights (the L2 term's), 0 without a penalty. */
+static double SFX(weights_sum_sq)(const fm_net *net, const REAL *params)
+{
+    if (net->alpha == 0) return 0;
+    const int64_t n_weights = fm_weight_offset(net, net->n_layers);
+    double sum_sq = 0;
+    for (int64_t i = 0; i < n_weights; i++) sum_sq += (double)params[i] * params[i];
+    return sum_sq;
+}
+
+/* The reported loss: scaled data term plus 0.5 * alpha * sum W^2, both over
+ * the sample-weight sum (scikit-learn's definition). */
+static double SFX(total_loss)(const fm_net *net, const REAL *params, double data_loss,
+                              double sw_sum)
+{
+    return data_loss / sw_sum * net->data_loss_scale +
+           0.5 * net->alpha * SFX(weights_sum_sq)(net, params) / sw_sum;
+}
+
 /* grad := (grad + alpha * W) / sw_sum for weights, grad / sw_sum for biases
- * (scikit-learn's order of operations).  Returns the loss from the data
- * term's sum: scaled data term plus 0.5 * alpha * sum W^2 / sw_sum. */
-static double SFX(finish_gradient)(const fm_net *net, const REAL *restrict params,
-                                   REAL *restrict grad, double data_loss, double sw_sum)
+ * (scikit-learn's order of operations). */
+static void SFX(finish_gradient)(const fm_net *net, const REAL *restrict params,
+                                 REAL *restrict grad, double sw_sum)
 {
     const int64_t n_weights = fm_weight_offset(net, net->n_layers), n = fm_n_params(net);
     const REAL alpha = (REAL)net->alpha, scale = (REAL)sw_sum;
-    double sum_sq = 0;
-    for (int64_t i = 0; i < n_weights; i++) {
-        sum_sq += (double)params[i] * params[i];
-        grad[i] = (grad[i] + alpha * params[i]) / scale;
-    }
+    for (int64_t i = 0; i < n_weights; i++) grad[i] = (grad[i] + alpha * params[i]) / scale;
     for (int64_t i = n_weights; i < n; i++) grad[i] /= scale;
-    return data_loss / sw_sum * net->data_loss_scale + 0.5 * net->alpha * sum_sq / sw_sum;
 }
 
 static double SFX(sum)(const REAL *v, int64_t n)
@@ -236,9 +249,10 @@ int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
         double data_loss = SFX(backward)(net, params, x, xb, rows, 0, yb, swb, n_rows, &ws,
                                          ws.grad);
         double sw_sum = swb ? SFX(sum)(swb, n_rows) : (double)n_rows;
-        double batch_loss = SFX(finish_gradient)(net, params, ws.grad, data_loss, sw_sum);
-        *loss_sum += batch_loss * n_rows;
-        SFX(fm_optimizer_step)(opt, params, ws.grad, n_params);
+        *loss_sum += SFX(total_loss)(net, params, data_loss, sw_sum) * n_rows;
+        /* the gradient's scaling and L2 term are applied inside the update */
+        SFX(fm_optimizer_update)(opt, params, ws.grad, n_params,
+                                 fm_weight_offset(net, net->n_layers), net->alpha, sw_sum);
         if (interrupted(interrupt, interrupt_ctx, &last_check)) {
             status = FM_ERR_INTERRUPTED;
             break;
@@ -286,7 +300,8 @@ int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
     }
     if (status == FM_OK) {
         double sw_sum = sw ? SFX(sum)(sw, n_samples) : (double)n_samples;
-        *loss = SFX(finish_gradient)(net, params, grad, data_loss, sw_sum);
+        *loss = SFX(total_loss)(net, params, data_loss, sw_sum);
+        SFX(finish_gradient)(net, params, grad, sw_sum);
     }
     SFX(workspace_free)(&ws);
     return status;
