@@ -385,12 +385,18 @@ def _rebuild_optimizer(kind, n_params, dtype, learning_rate, momentum, nesterov,
                      step=step, moment_1=moment_1, moment_2=moment_2)
 
 
-cdef class _Input:
-    """An fm_input view of a dense array or CSR matrix, keeping it alive."""
+cdef class Input:
+    """The engine's view of X: a C-contiguous dense array or a CSR matrix of
+    float32/float64, kept alive.  Build it once per fit and pass it to every
+    call: a CSR matrix's int32 indices are widened to int64 here, once.
+    The engine still checks the CSR structure (sorted indptr, column indices
+    within range) at the start of each call."""
     cdef fm_input c
     cdef object keep
+    cdef readonly object dtype
+    cdef readonly tuple shape
 
-    def __init__(self, X, dtype, int64_t n_features):
+    def __init__(self, X, dtype=None):
         self.c.dense = NULL
         self.c.csr_data = NULL
         self.c.csr_indptr = NULL
@@ -400,10 +406,12 @@ cdef class _Input:
                 raise ValueError(f"sparse input must be CSR, got {X.format}")
             if X.ndim != 2:
                 raise ValueError("X must be 2-D")
+            dtype = _float_dtype(X.data, "X.data") if dtype is None else np.dtype(dtype)
             data = _check_array(X.data, "X.data", dtype, (None,))
             indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
             indices = np.ascontiguousarray(X.indices, dtype=np.int64)
-            if indptr.shape[0] != X.shape[0] + 1 or indices.shape[0] < indptr[X.shape[0]] \
+            if indptr.shape[0] != X.shape[0] + 1 or indptr[0] != 0 \
+                    or indices.shape[0] < indptr[X.shape[0]] \
                     or data.shape[0] < indptr[X.shape[0]]:
                 raise ValueError("malformed CSR matrix")
             self.keep = (data, indptr, indices)
@@ -411,14 +419,25 @@ cdef class _Input:
             self.c.csr_indptr = <const int64_t *>_address(indptr)
             self.c.csr_indices = <const int64_t *>_address(indices)
         else:
+            dtype = _float_dtype(X, "X") if dtype is None else np.dtype(dtype)
             _check_array(X, "X", dtype, (None, None))
             self.keep = X
             self.c.dense = _address(X)
+        self.dtype = dtype
+        self.shape = (X.shape[0], X.shape[1])
         self.c.n_rows = X.shape[0]
         self.c.n_cols = X.shape[1]
-        if X.shape[1] != n_features:
-            raise ValueError(f"X has {X.shape[1]} features, the network expects "
-                             f"{n_features}")
+
+
+cdef Input _as_input(X, dtype, int64_t n_features):
+    """X as an Input of `dtype` with n_features columns (ValueError if not)."""
+    cdef Input inp = X if isinstance(X, Input) else Input(X, dtype)
+    if inp.dtype != dtype:
+        raise ValueError(f"X has dtype {inp.dtype}, the parameters {np.dtype(dtype)}")
+    if inp.shape[1] != n_features:
+        raise ValueError(f"X has {inp.shape[1]} features, the network expects "
+                         f"{n_features}")
+    return inp
 
 
 def _check_targets(Network net, params, X, y, sample_weight):
@@ -445,7 +464,7 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
     _check_array(order, "order", np.int64, (None,))
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    cdef _Input inp = _Input(X, dtype, net.layer_sizes[0])
+    cdef Input inp = _as_input(X, dtype, net.layer_sizes[0])
     cdef fm_optimizer opt = optimizer.c_struct(params)
     cdef void *p = _address(params)
     cdef void *yp = _address(y)
@@ -481,7 +500,7 @@ def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
     _check_array(grad, "grad", dtype, params.shape, True)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    cdef _Input inp = _Input(X, dtype, net.layer_sizes[0])
+    cdef Input inp = _as_input(X, dtype, net.layer_sizes[0])
     cdef void *p = _address(params)
     cdef void *g = _address(grad)
     cdef void *yp = _address(y)
@@ -512,7 +531,7 @@ def predict(Network net, params, X, out=None, int chunk_rows=DEFAULT_CHUNK_ROWS)
     _check_array(out, "out", dtype, (X.shape[0], net.n_outputs), True)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    cdef _Input inp = _Input(X, dtype, net.layer_sizes[0])
+    cdef Input inp = _as_input(X, dtype, net.layer_sizes[0])
     cdef void *p = _address(params)
     cdef void *o = _address(out)
     cdef int status
@@ -622,7 +641,7 @@ def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01,
     n_rows = inp.shape[0]
     out = np.empty((n_rows, fan_out), dtype=dtype)
     cdef int code = _activation_code(activation)
-    cdef _Input x = _Input(inp, dtype, fan_in)
+    cdef Input x = _as_input(inp, dtype, fan_in)
     cdef void *op = _address(out)
     cdef const void *ip = x.c.dense
     cdef void *wp = _address(weight)
@@ -656,7 +675,7 @@ def dense_backward(dout, inp, weight, small_gemm_max=SMALL_GEMM_DEFAULT):
     fan_in, fan_out = weight.shape
     n_rows = inp.shape[0]
     _check_array(dout, "dout", dtype, (n_rows, fan_out))
-    cdef _Input x = _Input(inp, dtype, fan_in)
+    cdef Input x = _as_input(inp, dtype, fan_in)
     dweight = np.empty((fan_in, fan_out), dtype=dtype)
     dbias = np.empty(fan_out, dtype=dtype)
     dinp = None if x.c.csr_data != NULL else np.empty((n_rows, fan_in), dtype=dtype)

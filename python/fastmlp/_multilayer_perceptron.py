@@ -617,13 +617,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
 
 def _engine_input(X, dtype):
-    """X as the engine reads it: C-contiguous dense or CSR, of `dtype`."""
+    """X as the engine reads it (an ``_engine.Input``): C-contiguous dense or
+    CSR, of `dtype`; at most one conversion of the caller's data."""
     if sp.issparse(X):
         X = X.tocsr() if X.format != "csr" else X
         if X.dtype != dtype:
             X = X.astype(dtype)
-        return X
-    return np.ascontiguousarray(X, dtype=dtype)
+    else:
+        X = np.ascontiguousarray(X, dtype=dtype)
+    return _engine.Input(X, dtype)
 
 
 def _check_lbfgs_result(result, max_iter):
