@@ -247,6 +247,8 @@ cdef class Network:
             raise ValueError(f"leaky_relu_slope must be >= 0, got {leaky_relu_slope}")
         if not alpha >= 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
+        if not 0 <= data_loss_scale < np.inf:
+            raise ValueError(f"data_loss_scale must be finite and >= 0, got {data_loss_scale}")
         self.layer_sizes = tuple(sizes)
         self.hidden_activations = tuple(hidden)
         self.loss = loss
@@ -440,31 +442,39 @@ cdef Input _as_input(X, dtype, int64_t n_features):
     return inp
 
 
+def _check_rows(value, name):
+    """A row count (batch size, chunk size) the engine's int can hold."""
+    if not isinstance(value, (int, np.integer)) or not 1 <= value <= _INT_MAX:
+        raise ValueError(f"{name} must be an integer in [1, 2**31), got {value!r}")
+    return int(value)
+
+
 def _check_targets(Network net, params, X, y, sample_weight):
+    """(dtype, Input) after checking params, X, y and sample_weight agree."""
     dtype = _dtype_of(params)
     _check_array(params, "params", dtype, (net.n_params,))
-    n_samples = X.shape[0]
+    inp = _as_input(X, dtype, net.layer_sizes[0])
+    n_samples = inp.shape[0]
     _check_array(y, "y", dtype, (n_samples, net.n_outputs))
     if sample_weight is not None:
         _check_array(sample_weight, "sample_weight", dtype, (n_samples,))
-    return dtype
+    return dtype, inp
 
 
 def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, order,
-                int batch_size):
+                batch_size):
     """One epoch of mini-batch training, in place on params and optimizer.
 
     X (N, F) dense or CSR, y (N, O), sample_weight (N,) or None, order: int64
     sample indices, visited in batches of batch_size.  Returns the sum over
     batches of (batch loss, L2 included) x (rows in the batch).
     """
-    dtype = _check_targets(net, params, X, y, sample_weight)
+    dtype, inp_ = _check_targets(net, params, X, y, sample_weight)
+    cdef Input inp = inp_
     if not params.flags.writeable:
         raise ValueError("params must be writeable")
     _check_array(order, "order", np.int64, (None,))
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    cdef Input inp = _as_input(X, dtype, net.layer_sizes[0])
+    cdef int rows = _check_rows(batch_size, "batch_size")
     cdef fm_optimizer opt = optimizer.c_struct(params)
     cdef void *p = _address(params)
     cdef void *yp = _address(y)
@@ -478,11 +488,11 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
     with nogil:
         if single:
             status = fm_train_epoch_f32(&net.net, <float *>p, &opt, &inp.c, <float *>yp,
-                                        <float *>swp, op, n_order, batch_size,
+                                        <float *>swp, op, n_order, rows,
                                         _check_signals, <void *>errors, &loss_sum)
         else:
             status = fm_train_epoch_f64(&net.net, <double *>p, &opt, &inp.c, <double *>yp,
-                                        <double *>swp, op, n_order, batch_size,
+                                        <double *>swp, op, n_order, rows,
                                         _check_signals, <void *>errors, &loss_sum)
     optimizer.step = opt.step
     _check_status(status, errors)
@@ -490,17 +500,18 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
 
 
 def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
-              int chunk_rows=DEFAULT_CHUNK_ROWS):
+              chunk_rows=DEFAULT_CHUNK_ROWS):
     """Loss (L2 included) and its gradient (P,) over all samples, full batch.
 
     grad, when given, receives the gradient in place (no allocation)."""
-    dtype = _check_targets(net, params, X, y, sample_weight)
+    dtype, inp_ = _check_targets(net, params, X, y, sample_weight)
+    cdef Input inp = inp_
+    if inp.shape[0] == 0:
+        raise ValueError("loss_grad needs at least one sample")
     if grad is None:
         grad = np.empty_like(params)
     _check_array(grad, "grad", dtype, params.shape, True)
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    cdef Input inp = _as_input(X, dtype, net.layer_sizes[0])
+    cdef int chunk = _check_rows(chunk_rows, "chunk_rows")
     cdef void *p = _address(params)
     cdef void *g = _address(grad)
     cdef void *yp = _address(y)
@@ -512,26 +523,25 @@ def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
     with nogil:
         if single:
             status = fm_loss_grad_f32(&net.net, <float *>p, &inp.c, <float *>yp,
-                                      <float *>swp, chunk_rows, <float *>g, &loss,
+                                      <float *>swp, chunk, <float *>g, &loss,
                                       _check_signals, <void *>errors)
         else:
             status = fm_loss_grad_f64(&net.net, <double *>p, &inp.c, <double *>yp,
-                                      <double *>swp, chunk_rows, <double *>g, &loss,
+                                      <double *>swp, chunk, <double *>g, &loss,
                                       _check_signals, <void *>errors)
     _check_status(status, errors)
     return loss, grad
 
 
-def predict(Network net, params, X, out=None, int chunk_rows=DEFAULT_CHUNK_ROWS):
+def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS):
     """The network's output activation (N, O) for X, computed in chunks."""
     dtype = _dtype_of(params)
     _check_array(params, "params", dtype, (net.n_params,))
-    if out is None:
-        out = np.empty((X.shape[0], net.n_outputs), dtype=dtype)
-    _check_array(out, "out", dtype, (X.shape[0], net.n_outputs), True)
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     cdef Input inp = _as_input(X, dtype, net.layer_sizes[0])
+    if out is None:
+        out = np.empty((inp.shape[0], net.n_outputs), dtype=dtype)
+    _check_array(out, "out", dtype, (inp.shape[0], net.n_outputs), True)
+    cdef int chunk = _check_rows(chunk_rows, "chunk_rows")
     cdef void *p = _address(params)
     cdef void *o = _address(out)
     cdef int status
@@ -539,10 +549,10 @@ def predict(Network net, params, X, out=None, int chunk_rows=DEFAULT_CHUNK_ROWS)
     cdef bint single = dtype == np.float32
     with nogil:
         if single:
-            status = fm_predict_f32(&net.net, <float *>p, &inp.c, chunk_rows, <float *>o,
+            status = fm_predict_f32(&net.net, <float *>p, &inp.c, chunk, <float *>o,
                                     _check_signals, <void *>errors)
         else:
-            status = fm_predict_f64(&net.net, <double *>p, &inp.c, chunk_rows, <double *>o,
+            status = fm_predict_f64(&net.net, <double *>p, &inp.c, chunk, <double *>o,
                                     _check_signals, <void *>errors)
     _check_status(status, errors)
     return out
@@ -550,9 +560,11 @@ def predict(Network net, params, X, out=None, int chunk_rows=DEFAULT_CHUNK_ROWS)
 
 # ---- kernel twins: the engine's building blocks, for tests ----
 
-def _activation_code(name, allow_output=True):
-    if name not in ACTIVATIONS or (not allow_output and name in ("softmax",)):
+def _activation_code(name, leaky_relu_slope):
+    if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}")
+    if not leaky_relu_slope >= 0:
+        raise ValueError(f"leaky_relu_slope must be >= 0, got {leaky_relu_slope}")
     return ACTIVATIONS[name]
 
 
@@ -562,7 +574,7 @@ def bias_activation(x, bias, activation, leaky_relu_slope=0.01):
     _check_array(x, "x", dtype, (None, None), True)
     if bias is not None:
         _check_array(bias, "bias", dtype, (x.shape[1],))
-    cdef int code = _activation_code(activation)
+    cdef int code = _activation_code(activation, leaky_relu_slope)
     cdef void *xp = _address(x)
     cdef void *bp = NULL if bias is None else _address(bias)
     cdef int64_t n_rows = x.shape[0]
@@ -584,7 +596,7 @@ def activation_backward(delta, a, activation, leaky_relu_slope=0.01):
     _check_array(a, "a", dtype, delta.shape)
     if activation == "softmax":
         raise ValueError("softmax's derivative is fused into the cross-entropy loss")
-    cdef int code = _activation_code(activation)
+    cdef int code = _activation_code(activation, leaky_relu_slope)
     cdef void *dp = _address(delta)
     cdef void *ap = _address(a)
     cdef int64_t n = delta.size
@@ -640,7 +652,7 @@ def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01,
     _check_array(bias, "bias", dtype, (fan_out,))
     n_rows = inp.shape[0]
     out = np.empty((n_rows, fan_out), dtype=dtype)
-    cdef int code = _activation_code(activation)
+    cdef int code = _activation_code(activation, leaky_relu_slope)
     cdef Input x = _as_input(inp, dtype, fan_in)
     cdef void *op = _address(out)
     cdef const void *ip = x.c.dense
