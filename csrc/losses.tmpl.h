@@ -1,10 +1,13 @@
 /* Template: see instantiate.h.
  *
- * Log-probabilities are taken from the pre-activation z (log-sum-exp,
- * softplus), never as log of a rounded probability, so large logits and
- * probabilities at 0 or 1 stay finite.  They are then clipped to
- * [log eps, log(1 - eps)], which is what scikit-learn's clipping of the
- * probabilities to [eps, 1 - eps] amounts to, so reported losses agree. */
+ * Every log-probability is clipped to [log eps, log(1 - eps)], which is what
+ * scikit-learn's clipping of probabilities to [eps, 1 - eps] amounts to: the
+ * loss stays finite for any logits and the reported values agree.
+ * Multiclass log-probabilities come from log-sum-exp of z (no log of a
+ * rounded probability); the binary ones are log(p) and log(1 - p) of the
+ * clipped logistic output, as scikit-learn computes them (for |z| > ~30 the
+ * rounding of 1 - p shows in the value, and matching it keeps L-BFGS runs
+ * identical). */
 
 static inline REAL SFX(clip_log_prob)(REAL logp)
 {
@@ -12,10 +15,9 @@ static inline REAL SFX(clip_log_prob)(REAL logp)
     return logp < lo ? lo : (logp > hi ? hi : logp);
 }
 
-/* log(1 + exp(x)) without overflow */
-static inline REAL SFX(softplus)(REAL x)
+static inline REAL SFX(clip_prob)(REAL p)
 {
-    return x > 0 ? x + M(log1p)(M(exp)(-x)) : M(log1p)(M(exp)(x));
+    return p < REAL_EPS ? REAL_EPS : (p > 1 - REAL_EPS ? 1 - REAL_EPS : p);
 }
 
 /* y * log(y / mu) with 0 log 0 = 0, from log mu to stay finite */
@@ -52,10 +54,9 @@ double SFX(fm_loss_delta)(REAL *delta, const REAL *z, const REAL *a, const REAL 
         }
         case FM_LOSS_BINARY_CROSS_ENTROPY:
             for (int k = 0; k < n_outputs; k++) {
-                REAL log_p = SFX(clip_log_prob)(-SFX(softplus)(-zi[k]));
-                REAL log_q = SFX(clip_log_prob)(-SFX(softplus)(zi[k]));
-                if (yi[k] != 0) row_loss -= yi[k] * log_p;
-                if (yi[k] != 1) row_loss -= (1 - yi[k]) * log_q;
+                const REAL p = SFX(clip_prob)(ai[k]);
+                if (yi[k] != 0) row_loss -= yi[k] * M(log)(p);
+                if (yi[k] != 1) row_loss -= (1 - yi[k]) * M(log)(1 - p);
             }
             break;
         case FM_LOSS_POISSON:

@@ -110,8 +110,8 @@ def clip_log(logp, dtype):
 
 
 def per_sample_loss(loss, z, a, y, dtype):
-    """loss_i for each row; log-probabilities from z, clipped at eps of dtype.
-    Computed in float64."""
+    """loss_i for each row; multiclass log-probabilities from z, binary ones
+    from the output a, clipped at eps of dtype.  Computed in float64."""
     z = np.asarray(z, np.float64)
     a = np.asarray(a, np.float64)
     y = np.asarray(y, np.float64)
@@ -121,8 +121,12 @@ def per_sample_loss(loss, z, a, y, dtype):
         logp = clip_log(z - logsumexp(z, axis=1, keepdims=True), dtype)
         return -np.where(y != 0, y * logp, 0).sum(axis=1)
     if loss == "binary_cross_entropy":
-        log_p = clip_log(-np.logaddexp(0, -z), dtype)
-        log_q = clip_log(-np.logaddexp(0, z), dtype)
+        # scikit-learn's form: log p and log(1 - p) of the logistic output
+        # clipped to [eps, 1 - eps], 1 - p rounded in the dtype
+        eps = np.finfo(dtype).eps
+        p = np.clip(a.astype(dtype), eps, 1 - eps)
+        log_p = np.log(p.astype(np.float64))
+        log_q = np.log((1 - p).astype(np.float64))
         return -(np.where(y != 0, y * log_p, 0) + np.where(y != 1, (1 - y) * log_q, 0)).sum(1)
     if loss == "poisson":
         return (xlogy(y, y) - y * z - y + a).sum(axis=1)

@@ -382,6 +382,9 @@ cdef class Optimizer:
 
 def _rebuild_optimizer(kind, n_params, dtype, learning_rate, momentum, nesterov, beta_1,
                        beta_2, epsilon, step, moment_1, moment_2):
+    # a model loaded from a read-only memmap (joblib) gets writeable copies
+    moment_1 = np.require(moment_1, dtype, ["C", "W"])
+    moment_2 = np.require(moment_2, dtype, ["C", "W"])
     return Optimizer(kind, n_params, dtype, learning_rate=learning_rate, momentum=momentum,
                      nesterov=nesterov, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
                      step=step, moment_1=moment_1, moment_2=moment_2)

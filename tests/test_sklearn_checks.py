@@ -1,0 +1,194 @@
+"""scikit-learn's estimator checks on fastmlp's estimators.
+
+Every estimator below runs the whole ``parametrize_with_checks`` suite.  A
+check is only expected to fail where scikit-learn's own MLP, with the same
+parameters, fails it too: ``test_expected_failures_mirror_sklearn`` runs each
+such check on ``sklearn.neural_network``'s estimator and asserts that it fails
+there as well, so an expected failure can never hide a fastmlp-only defect.
+
+scikit-learn itself expects no MLP check to fail
+(``sklearn/utils/_test_common/instance_generator.py`` has no
+``PER_ESTIMATOR_XFAIL_CHECKS`` entry for MLPClassifier / MLPRegressor); it
+runs the checks with ``max_iter=100`` and swaps in ``solver='lbfgs'``
+(classifier) or ``solver='sgd', tol=1e-2`` (regressor) for
+``check_sample_weight_equivalence_on_dense_data``.  The settings here are
+wider (early stopping, Poisson loss, schedules), and those that make a check
+inapplicable are listed in ``_expected_failed_checks`` with the reason.
+"""
+
+import warnings
+
+import pytest
+import sklearn.neural_network as sk_nn
+from sklearn.exceptions import ConvergenceWarning, SkipTestWarning
+from sklearn.utils import estimator_checks
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from fastmlp import MLPClassifier, MLPRegressor
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    # scikit-learn's Poisson loss overflows on the negative targets of the
+    # mirrored check_regressors_train (see _POISSON_TRAIN)
+    pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+]
+
+# (estimator class, parameters).  max_iter=100 as in scikit-learn's own
+# checking parameters: fewer epochs make check_*_train fail for scikit-learn
+# too (the score thresholds need a trained model).
+SETTINGS = [
+    (MLPClassifier, dict(max_iter=100, random_state=0)),
+    (
+        MLPClassifier,
+        dict(solver="sgd", learning_rate_init=0.01, momentum=0.9, max_iter=100,
+             random_state=0),
+    ),
+    (
+        MLPClassifier,
+        dict(solver="sgd", nesterovs_momentum=False, learning_rate="invscaling",
+             learning_rate_init=0.2, max_iter=100, random_state=0),
+    ),
+    (MLPClassifier, dict(solver="lbfgs", max_iter=100, random_state=0)),
+    (MLPClassifier, dict(early_stopping=True, max_iter=100, random_state=0)),
+    (
+        MLPClassifier,
+        dict(hidden_layer_sizes=(20, 10), activation="tanh", max_iter=100,
+             random_state=0),
+    ),
+    (
+        MLPClassifier,
+        dict(activation="logistic", solver="sgd", learning_rate="adaptive",
+             learning_rate_init=0.05, max_iter=100, random_state=0),
+    ),
+    (MLPClassifier, dict(activation="identity", max_iter=100, random_state=0)),
+    (MLPRegressor, dict(max_iter=100, random_state=0)),
+    (MLPRegressor, dict(solver="sgd", max_iter=100, random_state=0)),
+    (
+        MLPRegressor,
+        dict(activation="tanh", solver="sgd", momentum=0.0,
+             learning_rate_init=0.05, max_iter=100, random_state=0),
+    ),
+    (MLPRegressor, dict(solver="lbfgs", max_iter=100, random_state=0)),
+    (MLPRegressor, dict(early_stopping=True, max_iter=100, random_state=0)),
+    (MLPRegressor, dict(loss="poisson", max_iter=100, random_state=0)),
+    (MLPRegressor, dict(loss="poisson", solver="lbfgs", max_iter=100, random_state=0)),
+    (
+        MLPRegressor,
+        dict(hidden_layer_sizes=(20, 10), activation="tanh", solver="lbfgs",
+             max_iter=100, random_state=0),
+    ),
+    (MLPRegressor, dict(activation="identity", max_iter=100, random_state=0)),
+]
+
+_ES_PARTIAL_FIT = (
+    "with early_stopping=True partial_fit raises 'partial_fit does not support "
+    "early_stopping=True' (documented behaviour, same in scikit-learn's MLP)"
+)
+_ES_TINY_DATA = (
+    "early stopping holds out validation_fraction=0.1 of the check's tiny "
+    "dataset, which leaves a validation set too small (or smaller than the "
+    "number of classes for the stratified split): fit raises before the "
+    "check's assertion; scikit-learn's MLP fails identically"
+)
+_ES_SAMPLE_WEIGHT = (
+    "early stopping draws a random validation split, which differs between "
+    "the weighted and the repeated datasets, so the fits cannot be "
+    "equivalent; scikit-learn's MLP fails identically"
+)
+_INVSCALING_SAMPLE_WEIGHT = (
+    "the invscaling learning rate decays with t_, the number of samples "
+    "seen, which differs between the weighted and the repeated datasets; "
+    "scikit-learn's MLP fails identically"
+)
+_POISSON_TRAIN = (
+    "check_regressors_train fits standardized (half negative) targets, which "
+    "an exp-output Poisson model cannot fit to R^2 > 0.5; scikit-learn's "
+    "MLPRegressor(loss='poisson') fails identically (it sets no "
+    "positive_only target tag)"
+)
+
+
+def _expected_failed_checks(estimator):
+    """Checks that scikit-learn's MLP with the same parameters fails too."""
+    params = estimator.get_params()
+    failed = {}
+    if params["early_stopping"]:
+        # partial_fit refuses early stopping, by design (see _ES_PARTIAL_FIT)
+        for name in (
+            "check_fit_score_takes_y",
+            "check_n_features_in_after_fitting",
+            "check_estimators_partial_fit_n_features",
+        ):
+            failed[name] = _ES_PARTIAL_FIT
+        # the checks' datasets are too small to hold out a validation set
+        for name in ("check_estimators_nan_inf", "check_fit2d_1feature"):
+            failed[name] = _ES_TINY_DATA
+        if isinstance(estimator, MLPClassifier):
+            failed["check_classifiers_one_label"] = _ES_TINY_DATA
+        else:
+            failed["check_regressors_no_decision_function"] = _ES_TINY_DATA
+        # weighted and repeated data get different validation splits
+        for name in (
+            "check_sample_weight_equivalence_on_dense_data",
+            "check_sample_weight_equivalence_on_sparse_data",
+        ):
+            failed[name] = _ES_SAMPLE_WEIGHT
+    if params["solver"] == "sgd" and params["learning_rate"] == "invscaling":
+        # the schedule depends on the number of samples seen
+        for name in (
+            "check_sample_weight_equivalence_on_dense_data",
+            "check_sample_weight_equivalence_on_sparse_data",
+        ):
+            failed[name] = _INVSCALING_SAMPLE_WEIGHT
+    if isinstance(estimator, MLPRegressor) and params["loss"] == "poisson":
+        # an exp output cannot fit negative targets
+        failed["check_regressors_train"] = _POISSON_TRAIN
+    return failed
+
+
+ESTIMATORS = [cls(**params) for cls, params in SETTINGS]
+
+
+@parametrize_with_checks(
+    ESTIMATORS, expected_failed_checks=_expected_failed_checks, xfail_strict=True
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+def _mirror_cases():
+    for cls, params in SETTINGS:
+        est = cls(**params)
+        for check_name, reason in sorted(_expected_failed_checks(est).items()):
+            yield pytest.param(
+                cls.__name__, params, check_name,
+                id=f"{est!r}-{check_name}",
+            )
+
+
+@pytest.mark.parametrize("cls_name, params, check_name", list(_mirror_cases()))
+def test_expected_failures_mirror_sklearn(cls_name, params, check_name):
+    """Every expected failure above must be a failure of scikit-learn's own
+    estimator with the same parameters (and of fastmlp's, with the same
+    exception type): otherwise the xfail would hide a fastmlp defect."""
+    check = getattr(estimator_checks, check_name)
+    outcomes = {}
+    fastmlp_cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
+    for label, cls in (
+        ("sklearn", getattr(sk_nn, cls_name)),
+        ("fastmlp", fastmlp_cls[cls_name]),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", SkipTestWarning)
+            try:
+                check(cls_name, cls(**params))
+            except (AssertionError, ValueError) as exc:
+                outcomes[label] = type(exc)
+            else:
+                outcomes[label] = None
+    assert outcomes["sklearn"] is not None, (
+        f"scikit-learn's {cls_name}({params}) passes {check_name}: the expected "
+        "failure is not a mirror of scikit-learn's behaviour"
+    )
+    assert outcomes["fastmlp"] is outcomes["sklearn"], outcomes
