@@ -12,7 +12,6 @@ void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm)
 {
     blas_sgemm = sgemm;
     blas_dgemm = dgemm;
-    fm_detect_cpu();
 }
 
 /* Fortran BLAS is column-major; a row-major C = op(A) op(B) is the

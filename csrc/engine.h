@@ -19,7 +19,6 @@ void fm_gemm_small_f32(int m, int n, int k, const float *a, int64_t a_row_stride
                        int64_t a_k_stride, const float *b, int ldb, float *c, int ldc);
 void fm_gemm_small_f64(int m, int n, int k, const double *a, int64_t a_row_stride,
                        int64_t a_k_stride, const double *b, int ldb, double *c, int ldc);
-void fm_detect_cpu(void);
 
 /* One update of params (P,) from raw gradient sums grad (P,) (optim.c): the
  * first n_weights entries are weights (L2 penalty alpha), all are divided

@@ -106,6 +106,12 @@ typedef void (*fm_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
 
 /* Install the BLAS once, before any other call (the bindings do it at import). */
 void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm);
+/* Pick the small-matrix kernel's instruction set once, at import: the best
+ * the CPU has, capped by max_isa ("generic", "avx2", "avx512"; NULL or ""
+ * for no cap).  Returns -1 for an unknown name. */
+int fm_detect_cpu(const char *max_isa);
+/* The instruction set picked: "generic", "avx2" or "avx512". */
+const char *fm_gemm_isa(void);
 
 int fm_loss_output_activation(int loss);
 int64_t fm_n_params(const fm_net *net);

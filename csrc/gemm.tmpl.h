@@ -14,7 +14,7 @@
 /* name_f32_avx2, name_f64_generic, ... */
 #define KFN(name) KFN_CAT(SFX(name), KERNEL_ISA)
 
-#define VEC_BYTES 32
+#define VEC_BYTES KERNEL_VEC_BYTES
 #define VL ((int)(VEC_BYTES / sizeof(REAL)))
 typedef REAL KFN(vec) __attribute__((vector_size(VEC_BYTES)));
 /* unaligned, aliasing-safe view for loads and stores */

@@ -55,6 +55,8 @@ cdef extern from "fastmlp.h" nogil:
     double FM_SMALL_GEMM_DEFAULT
 
     void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm)
+    int fm_detect_cpu(const char *max_isa)
+    const char *fm_gemm_isa()
     int fm_loss_output_activation(int loss)
     int64_t fm_n_params(const fm_net *net)
     int64_t fm_weight_offset(const fm_net *net, int layer)
@@ -128,6 +130,19 @@ cdef extern from "<dlfcn.h>" nogil:
 # scipy's OpenBLAS serves the engine: one BLAS in the process, seen and
 # limited by threadpoolctl.
 fm_set_blas(<fm_sgemm_fn>sgemm, <fm_dgemm_fn>dgemm)
+
+# The small-matrix kernel uses the widest SIMD the CPU has; FASTMLP_MAX_ISA
+# (generic, avx2, avx512) caps it, for testing each variant or working
+# around a CPU problem.
+import os as _os
+_MAX_ISA = _os.environ.get("FASTMLP_MAX_ISA", "")
+if fm_detect_cpu(_MAX_ISA.encode()) != 0:
+    raise ImportError(f"FASTMLP_MAX_ISA={_MAX_ISA!r}: expected generic, avx2 or avx512")
+
+
+def gemm_isa():
+    """Instruction set of the engine's small-matrix kernel on this CPU."""
+    return fm_gemm_isa().decode()
 
 ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "leaky_relu": 4,
                "softmax": 5, "exp": 6}
