@@ -10,6 +10,9 @@
  * takes the GIL in the bindings, which must not happen per batch. */
 #define INTERRUPT_PERIOD 0.05
 
+/* Rows ahead of the copy whose cache lines the batch gather prefetches. */
+#define GATHER_PREFETCH 8
+
 static int interrupted(fm_interrupt_fn fn, void *ctx, double *last_check)
 {
     if (!fn) return 0;

@@ -234,6 +234,11 @@ int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
             swb = sw ? sw + rows[0] : NULL;
         } else {
             for (int i = 0; i < n_rows; i++) {
+                if (x_dense && i + GATHER_PREFETCH < n_rows) { /* random rows: hide misses */
+                    const REAL *ahead = x_dense + rows[i + GATHER_PREFETCH] * n_features;
+                    __builtin_prefetch(ahead);
+                    __builtin_prefetch(ahead + n_features - 1);
+                }
                 if (x_dense)
                     memcpy(ws.x + (int64_t)i * n_features, x_dense + rows[i] * n_features,
                            sizeof(REAL) * (size_t)n_features);

@@ -28,7 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
@@ -462,14 +462,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             sample_weight_train = np.ascontiguousarray(
                 sample_weight_train, dtype=params.dtype
             )
-        sample_idx = np.arange(n_samples, dtype=np.intp)
+        order = np.arange(n_samples, dtype=np.int64)
 
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
-                order = np.ascontiguousarray(sample_idx, dtype=np.int64)
+                    order = _shuffle_order(order, self._random_state)
                 accumulated_loss = _engine.train_epoch(
                     network,
                     params,
@@ -626,6 +625,15 @@ def _engine_input(X, dtype):
     else:
         X = np.ascontiguousarray(X, dtype=dtype)
     return _engine.Input(X, dtype)
+
+
+def _shuffle_order(order, random_state):
+    """order permuted with exactly the draws of scikit-learn's
+    ``sklearn.utils.shuffle(order, random_state=random_state)`` (it shuffles
+    an arange and indexes with it), without its per-call validation."""
+    permutation = np.arange(order.shape[0])
+    random_state.shuffle(permutation)
+    return order[permutation]
 
 
 def _check_lbfgs_result(result, max_iter):
