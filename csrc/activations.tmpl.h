@@ -26,7 +26,7 @@ static void SFX(softmax_rows)(REAL *x, const REAL *bias, int64_t n_rows, int n_c
     }
 }
 
-void SFX(fm_bias_activation)(REAL *x, const REAL *bias, int64_t n_rows, int n_cols,
+FM_SIMD_CLONES void SFX(fm_bias_activation)(REAL *x, const REAL *bias, int64_t n_rows, int n_cols,
                              int activation, double leaky_relu_slope)
 {
     if (activation == FM_ACT_SOFTMAX) {
@@ -60,7 +60,7 @@ void SFX(fm_bias_activation)(REAL *x, const REAL *bias, int64_t n_rows, int n_co
     }
 }
 
-void SFX(fm_activation_backward)(REAL *restrict delta, const REAL *restrict a, int64_t n,
+FM_SIMD_CLONES void SFX(fm_activation_backward)(REAL *restrict delta, const REAL *restrict a, int64_t n,
                                  int activation, double leaky_relu_slope)
 {
     const REAL slope = (REAL)leaky_relu_slope;

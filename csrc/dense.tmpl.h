@@ -19,7 +19,7 @@ void SFX(fm_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const
     SFX(fm_bias_activation)(out, bias, n_rows, fan_out, activation, leaky_relu_slope);
 }
 
-void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
+FM_SIMD_CLONES void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
                             const REAL *inp, const REAL *weight,
                             int n_rows, int fan_in, int fan_out, double small_gemm_max,
                             REAL *scratch)
@@ -52,7 +52,7 @@ void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *
     }
 }
 
-void SFX(fm_csr_dense_forward)(REAL *out, const fm_input *x, const int64_t *rows,
+FM_SIMD_CLONES void SFX(fm_csr_dense_forward)(REAL *out, const fm_input *x, const int64_t *rows,
                                int64_t first_row, const REAL *weight, const REAL *bias,
                                int n_rows, int fan_out, int activation,
                                double leaky_relu_slope)
@@ -71,7 +71,7 @@ void SFX(fm_csr_dense_forward)(REAL *out, const fm_input *x, const int64_t *rows
     SFX(fm_bias_activation)(out, bias, n_rows, fan_out, activation, leaky_relu_slope);
 }
 
-void SFX(fm_csr_dense_backward)(REAL *dweight, REAL *dbias, const REAL *dout,
+FM_SIMD_CLONES void SFX(fm_csr_dense_backward)(REAL *dweight, REAL *dbias, const REAL *dout,
                                 const fm_input *x, const int64_t *rows, int64_t first_row,
                                 int n_rows, int fan_out)
 {

@@ -4,6 +4,16 @@
 
 #include "fastmlp.h"
 
+/* Element-wise loops compiled for AVX-512, AVX2 and the baseline, picked at
+ * load time (GCC function multi-versioning, Linux/x86-64): the wheel stays
+ * portable and the loops use the CPU's full vector width.  No FMA
+ * contraction in these files, so every version computes the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define FM_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FM_SIMD_CLONES
+#endif
+
 /* Row-major GEMM over the installed BLAS:
  * C (M, N) := alpha * op(A) . op(B) + beta * C, op = transpose when trans_x. */
 void fm_gemm_f32(int trans_a, int trans_b, int m, int n, int k, float alpha,

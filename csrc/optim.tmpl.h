@@ -53,7 +53,7 @@ static inline void SFX(update_range)(const fm_optimizer *opt, REAL lr, REAL *res
     }
 }
 
-void SFX(fm_optimizer_update)(fm_optimizer *opt, REAL *params, const REAL *grad, int64_t n,
+FM_SIMD_CLONES void SFX(fm_optimizer_update)(fm_optimizer *opt, REAL *params, const REAL *grad, int64_t n,
                               int64_t n_weights, double alpha, double sw_sum)
 {
     opt->step += 1;
