@@ -47,11 +47,11 @@ FM_SIMD_CLONES void SFX(fm_bias_activation)(REAL *x, const REAL *bias, int64_t n
         case FM_ACT_TANH:
             for (int j = 0; j < n_cols; j++) row[j] = M(tanh)(row[j]);
             break;
-        case FM_ACT_RELU:
-            for (int j = 0; j < n_cols; j++) row[j] = row[j] > 0 ? row[j] : 0;
+        case FM_ACT_RELU: /* zeroes x <= 0 only: NaN stays NaN, as in np.maximum */
+            for (int j = 0; j < n_cols; j++) row[j] = row[j] <= 0 ? 0 : row[j];
             break;
         case FM_ACT_LEAKY_RELU:
-            for (int j = 0; j < n_cols; j++) row[j] = row[j] > 0 ? row[j] : slope * row[j];
+            for (int j = 0; j < n_cols; j++) row[j] = row[j] <= 0 ? slope * row[j] : row[j];
             break;
         case FM_ACT_EXP:
             for (int j = 0; j < n_cols; j++) row[j] = M(exp)(row[j]);

@@ -10,13 +10,20 @@ void SFX(fm_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const
                            double leaky_relu_slope, double small_gemm_max)
 {
     /* out (B, OUT) = inp (B, IN) . W (IN, OUT) */
-    if (SFX(is_small)(n_rows, fan_out, fan_in, small_gemm_max))
+    if (SFX(is_small)(n_rows, fan_out, fan_in, small_gemm_max)) {
+        /* bias and piecewise-linear activations fused into the kernel */
+        const int fused = activation == FM_ACT_IDENTITY || activation == FM_ACT_RELU ||
+                          activation == FM_ACT_LEAKY_RELU;
         SFX(fm_gemm_small)(n_rows, fan_out, fan_in, inp, fan_in, 1, weight, fan_out, out,
-                           fan_out);
-    else
+                           fan_out, bias, fused ? activation : FM_ACT_IDENTITY,
+                           leaky_relu_slope);
+        if (!fused)
+            SFX(fm_bias_activation)(out, NULL, n_rows, fan_out, activation, leaky_relu_slope);
+    } else {
         SFX(fm_gemm)(0, 0, n_rows, fan_out, fan_in, 1, inp, fan_in, weight, fan_out, 0, out,
                      fan_out);
-    SFX(fm_bias_activation)(out, bias, n_rows, fan_out, activation, leaky_relu_slope);
+        SFX(fm_bias_activation)(out, bias, n_rows, fan_out, activation, leaky_relu_slope);
+    }
 }
 
 FM_SIMD_CLONES void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
@@ -28,7 +35,7 @@ FM_SIMD_CLONES void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbia
     /* dW (IN, OUT) = inp^T (IN, B) . dout (B, OUT) */
     if (small)
         SFX(fm_gemm_small)(fan_in, fan_out, n_rows, inp, 1, fan_in, dout, fan_out, dweight,
-                           fan_out);
+                           fan_out, NULL, FM_ACT_IDENTITY, 0);
     else
         SFX(fm_gemm)(1, 0, fan_in, fan_out, n_rows, 1, inp, fan_in, dout, fan_out, 0,
                      dweight, fan_out);
@@ -45,7 +52,7 @@ FM_SIMD_CLONES void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbia
             for (int o = 0; o < fan_out; o++)
                 scratch[(int64_t)o * fan_in + i] = weight[(int64_t)i * fan_out + o];
         SFX(fm_gemm_small)(n_rows, fan_in, fan_out, dout, fan_out, 1, scratch, fan_in, dinp,
-                           fan_in);
+                           fan_in, NULL, FM_ACT_IDENTITY, 0);
     } else {
         SFX(fm_gemm)(0, 1, n_rows, fan_in, fan_out, 1, dout, fan_out, weight, fan_out, 0,
                      dinp, fan_in);

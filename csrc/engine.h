@@ -23,12 +23,16 @@ void fm_gemm_f64(int trans_a, int trans_b, int m, int n, int k, double alpha,
                  const double *a, int lda, const double *b, int ldb, double beta,
                  double *c, int ldc);
 
-/* Small-matrix GEMM (gemm.c): C (M, N) := A (M, K) . B (K, N), row-major B
- * and C, A(i, p) = a[i * a_row_stride + p * a_k_stride]. */
+/* Small-matrix GEMM (gemm.c): C (M, N) := act(A (M, K) . B (K, N) + bias),
+ * row-major B and C, A(i, p) = a[i * a_row_stride + p * a_k_stride]; bias
+ * (N,) may be NULL; activation FM_ACT_IDENTITY, FM_ACT_RELU or
+ * FM_ACT_LEAKY_RELU (slope), applied while the tile is in registers. */
 void fm_gemm_small_f32(int m, int n, int k, const float *a, int64_t a_row_stride,
-                       int64_t a_k_stride, const float *b, int ldb, float *c, int ldc);
+                       int64_t a_k_stride, const float *b, int ldb, float *c, int ldc,
+                       const float *bias, int activation, double slope);
 void fm_gemm_small_f64(int m, int n, int k, const double *a, int64_t a_row_stride,
-                       int64_t a_k_stride, const double *b, int ldb, double *c, int ldc);
+                       int64_t a_k_stride, const double *b, int ldb, double *c, int ldc,
+                       const double *bias, int activation, double slope);
 
 /* One update of params (P,) from raw gradient sums grad (P,) (optim.c): the
  * first n_weights entries are weights (L2 penalty alpha), all are divided

@@ -86,13 +86,17 @@ const char *fm_gemm_isa(void)
 #endif
 
 void fm_gemm_small_f32(int m, int n, int k, const float *a, int64_t a_row_stride,
-                       int64_t a_k_stride, const float *b, int ldb, float *c, int ldc)
+                       int64_t a_k_stride, const float *b, int ldb, float *c, int ldc,
+                       const float *bias, int activation, double slope)
 {
-    FM_DISPATCH(gemm_small_f32, m, n, k, a, a_row_stride, a_k_stride, b, ldb, c, ldc);
+    FM_DISPATCH(gemm_small_f32, m, n, k, a, a_row_stride, a_k_stride, b, ldb, c, ldc, bias,
+                activation, slope);
 }
 
 void fm_gemm_small_f64(int m, int n, int k, const double *a, int64_t a_row_stride,
-                       int64_t a_k_stride, const double *b, int ldb, double *c, int ldc)
+                       int64_t a_k_stride, const double *b, int ldb, double *c, int ldc,
+                       const double *bias, int activation, double slope)
 {
-    FM_DISPATCH(gemm_small_f64, m, n, k, a, a_row_stride, a_k_stride, b, ldb, c, ldc);
+    FM_DISPATCH(gemm_small_f64, m, n, k, a, a_row_stride, a_k_stride, b, ldb, c, ldc, bias,
+                activation, slope);
 }

@@ -2,26 +2,32 @@
  * double.  Inside a template:
  *   REAL       the element type        SFX(name)  name_f32 / name_f64
  *   M(fn)      the math function of REAL (M(exp) is expf or exp)
- *   REAL_EPS   machine epsilon of REAL */
+ *   REAL_EPS   machine epsilon of REAL
+ *   IREAL      the signed integer type of REAL's size */
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 
 #define REAL float
 #define SFX(name) name##_f32
 #define M(fn) fn##f
 #define REAL_EPS FLT_EPSILON
+#define IREAL int32_t
 #include FM_TEMPLATE
 #undef REAL
 #undef SFX
 #undef M
 #undef REAL_EPS
+#undef IREAL
 
 #define REAL double
 #define SFX(name) name##_f64
 #define M(fn) fn
 #define REAL_EPS DBL_EPSILON
+#define IREAL int64_t
 #include FM_TEMPLATE
 #undef REAL
 #undef SFX
 #undef M
 #undef REAL_EPS
+#undef IREAL

@@ -276,6 +276,31 @@ def test_dense_layer_shapes(gemm, dtype):
                      what=f"dinp {what}")
 
 
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "tanh"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_dense_forward_fused_epilogue(dtype, act):
+    """The small kernel adds the bias and applies relu / leaky relu while the
+    tile is in registers: every block shape (6x2 vectors, 1 vector, padded
+    tail) against NumPy, and NaN rows stay NaN as np.maximum keeps them."""
+    rng = np.random.default_rng(21)
+    tol = 50 * RTOL[dtype]
+    for B, IN, OUT in GEMM_SHAPES + [(20, 9, 70), (7, 5, 64)]:
+        inp = rng.standard_normal((B, IN)).astype(dtype)
+        inp[B // 2, 0] = np.nan
+        W = rng.standard_normal((IN, OUT)).astype(dtype)
+        b = rng.standard_normal(OUT).astype(dtype)
+        z = inp.astype(np.float64) @ W.astype(np.float64) + b
+        expected = activation(act, z, 0.1)
+        out = _engine.dense_forward(inp, W, b, act, leaky_relu_slope=0.1,
+                                    small_gemm_max=np.inf)
+        nan_rows = np.isnan(z).any(axis=1)
+        assert np.isnan(out[nan_rows]).all(), f"{act} {(B, IN, OUT)}: NaN lost"
+        finite = ~nan_rows
+        assert_close(out[finite], expected[finite], tol,
+                     atol=tol * (np.abs(inp[finite]) @ np.abs(W) + np.abs(b)).max(initial=0),
+                     what=f"{act} {(B, IN, OUT)}")
+
+
 @pytest.mark.parametrize("gemm", GEMM_IDS)
 def test_dense_backward_zero_rows(gemm):
     W = np.ones((3, 2))
