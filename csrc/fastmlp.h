@@ -60,12 +60,14 @@ typedef struct {
      * gradient).  scikit-learn reports the squared error averaged over
      * outputs while its gradient sums over them: 1/O reproduces that. */
     double data_loss_scale;
-    /* Products with M * N * K up to this go to the engine's own small-matrix
-     * kernel, larger ones to the BLAS (FM_SMALL_GEMM_DEFAULT). */
+    /* A product C (M, N) = A (M, K) . B (K, N) whose B has at most this many
+     * entries (K * N) goes to the engine's own small-matrix kernel, whatever
+     * M: its panels of B stay in cache.  Larger ones go to the BLAS, whose
+     * cache blocking and threads pay there (FM_SMALL_GEMM_DEFAULT). */
     double small_gemm_max;
 } fm_net;
 
-#define FM_SMALL_GEMM_DEFAULT 4e6
+#define FM_SMALL_GEMM_DEFAULT 65536
 
 /* Input rows, dense or CSR, of the net's dtype.  Exactly one of
  * dense / csr_data is non-NULL. */

@@ -17,8 +17,9 @@ double SFX(fm_loss_delta)(REAL *delta, const REAL *z, const REAL *a, const REAL 
                           const REAL *sw, int64_t n_rows, int n_outputs, int loss);
 
 /* ---- dense layer (dense.c) ---- */
-/* out (B, OUT) := act(inp (B, IN) . W (IN, OUT) + b).  Products of at most
- * small_gemm_max multiply-adds use the engine's small-matrix kernel. */
+/* out (B, OUT) := act(inp (B, IN) . W (IN, OUT) + b).  Products whose right
+ * operand has at most small_gemm_max entries use the engine's small-matrix
+ * kernel (see fm_net). */
 void SFX(fm_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,
                            int n_rows, int fan_in, int fan_out, int activation,
                            double leaky_relu_slope, double small_gemm_max);
@@ -47,6 +48,11 @@ void SFX(fm_optimizer_step)(fm_optimizer *opt, REAL *params, const REAL *grad, i
 /* Every call below first checks its arguments (net, sizes, sample indices,
  * CSR structure) and returns FM_ERR_INVALID before touching memory.
  *
+ * Each takes a workspace: a caller's block of workspace_bytes bytes, at
+ * least fm_workspace_bytes(net, rows, dense) for its batch or chunk rows,
+ * reused across calls; with NULL (or too small a block) it allocates and
+ * frees one itself.
+ *
  * One epoch of mini-batch training over the samples order[0..n_order),
  * batches of batch_size rows in that order.  y (N, O), sw (N,) or NULL.
  * *loss_sum receives sum over batches of (batch loss * batch rows), the
@@ -54,15 +60,20 @@ void SFX(fm_optimizer_step)(fm_optimizer *opt, REAL *params, const REAL *grad, i
 int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
                         const fm_input *x, const REAL *y, const REAL *sw,
                         const int64_t *order, int64_t n_order, int batch_size,
+                        void *workspace, int64_t workspace_bytes,
                         fm_interrupt_fn interrupt, void *interrupt_ctx,
                         double *loss_sum);
 /* Loss (with L2) and its gradient grad (P,) over all N samples, processed in
  * chunks of chunk_rows so memory stays bounded. */
 int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
                       const REAL *y, const REAL *sw, int chunk_rows,
+                      void *workspace, int64_t workspace_bytes,
                       REAL *grad, double *loss, fm_interrupt_fn interrupt,
                       void *interrupt_ctx);
 /* out (N, O) := the network's output for all N samples, in chunks. */
 int SFX(fm_predict)(const fm_net *net, const REAL *params, const fm_input *x,
-                    int chunk_rows, REAL *out,
+                    int chunk_rows, void *workspace, int64_t workspace_bytes, REAL *out,
                     fm_interrupt_fn interrupt, void *interrupt_ctx);
+/* Bytes of a workspace for calls of up to max_rows rows (training, the
+ * largest use; dense_input: whether X is dense); -1 if it cannot exist. */
+int64_t SFX(fm_workspace_bytes)(const fm_net *net, int max_rows, int dense_input);

@@ -30,12 +30,8 @@ static int64_t total_layer_width(const fm_net *net)
     return width;
 }
 
-/* calloc of count elements of elem_size bytes, NULL on overflow or failure */
-static void *alloc_array(int64_t count, size_t elem_size)
-{
-    if (count < 0 || (uint64_t)count > SIZE_MAX / elem_size / 2) return NULL;
-    return malloc(count > 0 ? (size_t)count * elem_size : 1);
-}
+/* Regions of a workspace block (train.tmpl.h). */
+enum { WS_REGIONS = 7 };
 
 #define FM_TEMPLATE "train.tmpl.h"
 #include "instantiate.h"

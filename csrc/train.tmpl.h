@@ -1,64 +1,78 @@
 /* Template: see instantiate.h. */
 
-/* Buffers of one forward/backward pass over up to max_rows rows. */
+/* Buffers of one forward/backward pass over up to max_rows rows, carved
+ * from one block: the caller's (reused across calls, so no page faults per
+ * call) or, when it gives none or too small a one, a malloc of our own. */
 typedef struct {
-    int max_rows;
-    REAL *x;       /* (B, F) gathered dense rows; NULL for CSR input */
-    REAL *y;       /* (B, O) gathered targets */
-    REAL *sw;      /* (B,) gathered sample weights */
-    REAL *acts;    /* layer l's outputs (B, OUT_l), layers one after another */
-    REAL *deltas;  /* d loss / d pre-activation, same layout as acts */
-    REAL *grad;    /* (P,) */
+    REAL *acts;     /* layer l's outputs (B, OUT_l), layers one after another */
+    REAL *deltas;   /* d loss / d pre-activation, same layout as acts */
     REAL *weight_t; /* transposed weights of one layer, for the small GEMM */
+    REAL *grad;     /* (P,) */
+    REAL *y;        /* (B, O) gathered targets */
+    REAL *sw;       /* (B,) gathered sample weights */
+    REAL *x;        /* (B, F) gathered dense rows; NULL for CSR input */
+    void *owned;    /* the block when we allocated it */
 } SFX(workspace);
+
+/* Byte offsets of the regions in the block (64-byte aligned), in the order
+ * of the struct; returns the block's size, -1 on overflow. */
+static int64_t SFX(workspace_layout)(const fm_net *net, int max_rows, int dense,
+                                     int64_t offsets[WS_REGIONS])
+{
+    const int64_t rows = max_rows > 0 ? max_rows : 1;
+    int64_t max_weights = 1;
+    for (int l = 1; l < net->n_layers; l++) {
+        int64_t n = (int64_t)net->layer_sizes[l] * net->layer_sizes[l + 1];
+        if (n > max_weights) max_weights = n;
+    }
+    if (total_layer_width(net) > INT64_MAX / 4 / rows) return -1;
+    const int64_t n_features = net->layer_sizes[0], n_outputs = net->layer_sizes[net->n_layers];
+    const int64_t counts[WS_REGIONS] = {
+        rows * total_layer_width(net), rows * total_layer_width(net), max_weights,
+        fm_n_params(net), rows * n_outputs, rows, dense ? rows * n_features : 0};
+    int64_t offset = 0;
+    for (int r = 0; r < WS_REGIONS; r++) {
+        offset = (offset + 63) / 64 * 64;
+        offsets[r] = offset;
+        if (counts[r] > (INT64_MAX / 2 - offset) / (int64_t)sizeof(REAL)) return -1;
+        offset += counts[r] * (int64_t)sizeof(REAL);
+    }
+    return offset;
+}
+
+int64_t SFX(fm_workspace_bytes)(const fm_net *net, int max_rows, int dense_input)
+{
+    int64_t offsets[WS_REGIONS];
+    if (fm_check_net(net) != FM_OK || max_rows < 1) return -1;
+    return SFX(workspace_layout)(net, max_rows, dense_input, offsets);
+}
 
 static void SFX(workspace_free)(SFX(workspace) *ws)
 {
-    free(ws->x);
-    free(ws->y);
-    free(ws->sw);
-    free(ws->acts);
-    free(ws->deltas);
-    free(ws->grad);
-    free(ws->weight_t);
+    free(ws->owned);
 }
 
-static int SFX(workspace_alloc)(SFX(workspace) *ws, const fm_net *net, const fm_input *x,
-                                int max_rows, int with_backward, int with_grad,
-                                int with_gather)
+static int SFX(workspace_init)(SFX(workspace) *ws, const fm_net *net, const fm_input *x,
+                               int max_rows, void *buffer, int64_t buffer_bytes)
 {
-    const int64_t n_features = net->layer_sizes[0], n_outputs = net->layer_sizes[net->n_layers];
+    int64_t offsets[WS_REGIONS];
+    const int dense = x->dense != NULL;
+    const int64_t bytes = SFX(workspace_layout)(net, max_rows, dense, offsets);
     memset(ws, 0, sizeof *ws);
-    /* rows x widths must not overflow int64 before alloc_array sees it */
-    if (total_layer_width(net) > INT64_MAX / max_rows) return FM_ERR_NOMEM;
-    ws->max_rows = max_rows;
-    ws->acts = alloc_array(max_rows * total_layer_width(net), sizeof(REAL));
-    ws->deltas = alloc_array(max_rows * total_layer_width(net), sizeof(REAL));
-    int ok = ws->acts && ws->deltas;
-    if (with_backward) {
-        int64_t max_weights = 1;
-        for (int l = 1; l < net->n_layers; l++) {
-            int64_t n = (int64_t)net->layer_sizes[l] * net->layer_sizes[l + 1];
-            if (n > max_weights) max_weights = n;
-        }
-        ws->weight_t = alloc_array(max_weights, sizeof(REAL));
-        ok = ok && ws->weight_t;
+    if (bytes < 0 || (uint64_t)bytes > SIZE_MAX) return FM_ERR_NOMEM;
+    char *base = buffer;
+    if (!buffer || buffer_bytes < bytes) {
+        base = ws->owned = malloc((size_t)bytes);
+        if (!base) return FM_ERR_NOMEM;
     }
-    if (with_grad) {
-        ws->grad = alloc_array(fm_n_params(net), sizeof(REAL));
-        ok = ok && ws->grad;
-    }
-    if (with_gather) {
-        ws->y = alloc_array(max_rows * n_outputs, sizeof(REAL));
-        ws->sw = alloc_array(max_rows, sizeof(REAL));
-        ok = ok && ws->y && ws->sw;
-        if (x->dense) {
-            ws->x = alloc_array(max_rows * n_features, sizeof(REAL));
-            ok = ok && ws->x;
-        }
-    }
-    if (!ok) SFX(workspace_free)(ws);
-    return ok ? FM_OK : FM_ERR_NOMEM;
+    ws->acts = (REAL *)(base + offsets[0]);
+    ws->deltas = (REAL *)(base + offsets[1]);
+    ws->weight_t = (REAL *)(base + offsets[2]);
+    ws->grad = (REAL *)(base + offsets[3]);
+    ws->y = (REAL *)(base + offsets[4]);
+    ws->sw = (REAL *)(base + offsets[5]);
+    ws->x = dense ? (REAL *)(base + offsets[6]) : NULL;
+    return FM_OK;
 }
 
 /* Layer l's block in ws->acts / ws->deltas for n_rows rows. */
@@ -196,6 +210,7 @@ static double SFX(sum)(const REAL *v, int64_t n)
 int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
                         const fm_input *x, const REAL *y, const REAL *sw,
                         const int64_t *order, int64_t n_order, int batch_size,
+                        void *workspace, int64_t workspace_bytes,
                         fm_interrupt_fn interrupt, void *interrupt_ctx,
                         double *loss_sum)
 {
@@ -216,7 +231,8 @@ int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
     const int64_t n_params = fm_n_params(net);
     const int max_rows = (int)(batch_size < n_order ? batch_size : n_order);
     SFX(workspace) ws;
-    if (SFX(workspace_alloc)(&ws, net, x, max_rows, 1, 1, 1) != FM_OK) return FM_ERR_NOMEM;
+    if (SFX(workspace_init)(&ws, net, x, max_rows, workspace, workspace_bytes) != FM_OK)
+        return FM_ERR_NOMEM;
 
     const REAL *x_dense = (const REAL *)x->dense;
     double last_check = fm_monotonic_seconds();
@@ -269,6 +285,7 @@ int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
 
 int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
                       const REAL *y, const REAL *sw, int chunk_rows,
+                      void *workspace, int64_t workspace_bytes,
                       REAL *grad, double *loss, fm_interrupt_fn interrupt,
                       void *interrupt_ctx)
 {
@@ -280,9 +297,10 @@ int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
     const int64_t n_features = x->n_cols, n_outputs = net->layer_sizes[net->n_layers];
     const int max_rows = (int)(chunk_rows < n_samples ? chunk_rows : (n_samples ? n_samples : 1));
     SFX(workspace) ws;
-    /* ws.grad holds one chunk's sums when there are several chunks */
-    if (SFX(workspace_alloc)(&ws, net, x, max_rows, 1, n_samples > max_rows, 0) != FM_OK)
+    if (SFX(workspace_init)(&ws, net, x, max_rows, workspace, workspace_bytes) != FM_OK)
         return FM_ERR_NOMEM;
+    /* with several chunks, ws.grad holds one chunk's sums */
+    const int several_chunks = n_samples > max_rows;
 
     const REAL *x_dense = (const REAL *)x->dense;
     double last_check = fm_monotonic_seconds(), data_loss = 0;
@@ -292,11 +310,11 @@ int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
         const int n_rows = (int)(n_samples - start < max_rows ? n_samples - start : max_rows);
         const REAL *xb = x_dense ? x_dense + start * n_features : NULL;
         const REAL *swb = sw ? sw + start : NULL;
-        REAL *chunk_grad = ws.grad ? ws.grad : grad;
+        REAL *chunk_grad = several_chunks ? ws.grad : grad;
         SFX(forward)(net, params, x, xb, NULL, start, n_rows, &ws, NULL);
         data_loss += SFX(backward)(net, params, x, xb, NULL, start, y + start * n_outputs,
                                    swb, n_rows, &ws, chunk_grad);
-        if (ws.grad)
+        if (several_chunks)
             for (int64_t i = 0; i < n_params; i++) grad[i] += chunk_grad[i];
         if (interrupted(interrupt, interrupt_ctx, &last_check)) {
             status = FM_ERR_INTERRUPTED;
@@ -313,7 +331,7 @@ int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
 }
 
 int SFX(fm_predict)(const fm_net *net, const REAL *params, const fm_input *x,
-                    int chunk_rows, REAL *out,
+                    int chunk_rows, void *workspace, int64_t workspace_bytes, REAL *out,
                     fm_interrupt_fn interrupt, void *interrupt_ctx)
 {
     if (fm_check_net(net) != FM_OK || SFX(check_input)(net, x) != FM_OK || chunk_rows < 1 ||
@@ -323,7 +341,8 @@ int SFX(fm_predict)(const fm_net *net, const REAL *params, const fm_input *x,
     const int64_t n_features = x->n_cols, n_outputs = net->layer_sizes[net->n_layers];
     const int max_rows = (int)(chunk_rows < n_samples ? chunk_rows : (n_samples ? n_samples : 1));
     SFX(workspace) ws;
-    if (SFX(workspace_alloc)(&ws, net, x, max_rows, 0, 0, 0) != FM_OK) return FM_ERR_NOMEM;
+    if (SFX(workspace_init)(&ws, net, x, max_rows, workspace, workspace_bytes) != FM_OK)
+        return FM_ERR_NOMEM;
 
     const REAL *x_dense = (const REAL *)x->dense;
     double last_check = fm_monotonic_seconds();

@@ -546,16 +546,27 @@ def test_gil_released_during_engine_call(call):
     net = _engine.Network([f, 128, 3], ["tanh"], "squared_error")
     params = 0.1 * rng.standard_normal(net.n_params)
     opt = _engine.Optimizer("sgd", net.n_params, np.float64, learning_rate=1e-4)
-    order = np.tile(np.arange(n), 20).astype(np.int64)
-    Xbig, ybig = np.tile(X, (10, 1)), np.tile(y, (10, 1))
-    run = {
-        "train_epoch": lambda: _engine.train_epoch(net, params, opt, X, y, None, order, 8),
-        "loss_grad": lambda: _engine.loss_grad(net, params, Xbig, ybig, chunk_rows=1),
-        "predict": lambda: _engine.predict(net, params, Xbig, chunk_rows=1),
-    }[call]
-    t = time.perf_counter()
-    run()
-    duration = time.perf_counter() - t
+
+    def make_run(reps):
+        order = np.tile(np.arange(n), 2 * reps).astype(np.int64)
+        Xbig, ybig = np.tile(X, (reps, 1)), np.tile(y, (reps, 1))
+        return {
+            "train_epoch": lambda: _engine.train_epoch(net, params, opt, X, y, None, order, 8),
+            "loss_grad": lambda: _engine.loss_grad(net, params, Xbig, ybig, chunk_rows=1),
+            "predict": lambda: _engine.predict(net, params, Xbig, chunk_rows=1),
+        }[call]
+
+    # grow the work until one call lasts long enough to observe (the engine
+    # is fast, and machines differ)
+    reps = 10
+    while True:
+        run = make_run(reps)
+        t = time.perf_counter()
+        run()
+        duration = time.perf_counter() - t
+        if duration > 0.2 or reps >= 2560:
+            break
+        reps *= 4
     assert duration > 0.1, f"the call is too short ({duration:.3f} s) to test anything"
 
     ticks = [0]

@@ -106,21 +106,29 @@ cdef extern from "fastmlp.h" nogil:
     int fm_train_epoch_f32(const fm_net *net, float *params, fm_optimizer *opt,
                            const fm_input *x, const float *y, const float *sw,
                            const int64_t *order, int64_t n_order, int batch_size,
+                           void *workspace, int64_t workspace_bytes,
                            fm_interrupt_fn interrupt, void *ctx, double *loss_sum)
     int fm_train_epoch_f64(const fm_net *net, double *params, fm_optimizer *opt,
                            const fm_input *x, const double *y, const double *sw,
                            const int64_t *order, int64_t n_order, int batch_size,
+                           void *workspace, int64_t workspace_bytes,
                            fm_interrupt_fn interrupt, void *ctx, double *loss_sum)
     int fm_loss_grad_f32(const fm_net *net, const float *params, const fm_input *x,
-                         const float *y, const float *sw, int chunk_rows, float *grad,
+                         const float *y, const float *sw, int chunk_rows,
+                         void *workspace, int64_t workspace_bytes, float *grad,
                          double *loss, fm_interrupt_fn interrupt, void *ctx)
     int fm_loss_grad_f64(const fm_net *net, const double *params, const fm_input *x,
-                         const double *y, const double *sw, int chunk_rows, double *grad,
+                         const double *y, const double *sw, int chunk_rows,
+                         void *workspace, int64_t workspace_bytes, double *grad,
                          double *loss, fm_interrupt_fn interrupt, void *ctx)
     int fm_predict_f32(const fm_net *net, const float *params, const fm_input *x,
-                       int chunk_rows, float *out, fm_interrupt_fn interrupt, void *ctx)
+                       int chunk_rows, void *workspace, int64_t workspace_bytes, float *out,
+                       fm_interrupt_fn interrupt, void *ctx)
     int fm_predict_f64(const fm_net *net, const double *params, const fm_input *x,
-                       int chunk_rows, double *out, fm_interrupt_fn interrupt, void *ctx)
+                       int chunk_rows, void *workspace, int64_t workspace_bytes, double *out,
+                       fm_interrupt_fn interrupt, void *ctx)
+    int64_t fm_workspace_bytes_f32(const fm_net *net, int max_rows, int dense_input)
+    int64_t fm_workspace_bytes_f64(const fm_net *net, int max_rows, int dense_input)
 
 cdef extern from "<dlfcn.h>" nogil:
     ctypedef struct Dl_info:
@@ -232,8 +240,9 @@ cdef class Network:
     layer_sizes: n_features, hidden sizes..., n_outputs.
     activations: one name per hidden layer.
     loss: one of LOSSES; it fixes the output activation (its canonical link).
-    small_gemm_max: products of at most this many multiply-adds (M*N*K) use
-    the engine's small-matrix kernel, larger ones the BLAS (0: always BLAS).
+    small_gemm_max: products A (M, K) . B (K, N) with K*N at most this use the
+    engine's small-matrix kernel, larger ones the BLAS (0: the BLAS for all
+    but empty products, inf: the small kernel for all).
     """
     cdef fm_net net
     cdef int[::1] _sizes
@@ -460,6 +469,17 @@ cdef Input _as_input(X, dtype, int64_t n_features):
     return inp
 
 
+cdef _check_csr_structure(Input x):
+    """The structure checks the engine's whole-network calls make at their
+    start, for the kernel twins, which call the CSR kernels directly: indptr
+    non-decreasing, column indices in [0, n_cols)."""
+    data, indptr, indices = x.keep
+    nnz = indptr[x.shape[0]]
+    if (indptr.shape[0] > 1 and np.any(indptr[1:] < indptr[:-1])) or \
+            (nnz > 0 and (indices[:nnz].min() < 0 or indices[:nnz].max() >= x.shape[1])):
+        raise ValueError("malformed CSR matrix")
+
+
 def _check_rows(value, name):
     """A row count (batch size, chunk size) the engine's int can hold."""
     if not isinstance(value, (int, np.integer)) or not 1 <= value <= _INT_MAX:
@@ -479,13 +499,39 @@ def _check_targets(Network net, params, X, y, sample_weight):
     return dtype, inp
 
 
+def workspace(Network net, dtype, max_rows, dense=True):
+    """A workspace for calls of up to max_rows rows (a batch or a chunk) on
+    float32/float64 data, dense or CSR: allocate it once per fit and pass it
+    to every call, so no call allocates (or page-faults) memory."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    cdef int rows = _check_rows(max_rows, "max_rows")
+    cdef int64_t n = (fm_workspace_bytes_f32(&net.net, rows, dense) if dtype == np.float32
+                      else fm_workspace_bytes_f64(&net.net, rows, dense))
+    if n < 0:
+        raise MemoryError(f"a workspace of {max_rows} rows for this network cannot exist")
+    return np.empty(n, dtype=np.uint8)
+
+
+cdef void *_workspace_address(ws, int64_t *n_bytes):
+    """(address, size) of a caller's workspace, (NULL, 0) for None."""
+    if ws is None:
+        n_bytes[0] = 0
+        return NULL
+    _check_array(ws, "workspace", np.uint8, (None,), True)
+    n_bytes[0] = ws.shape[0]
+    return _address(ws)
+
+
 def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, order,
-                batch_size):
+                batch_size, workspace=None):
     """One epoch of mini-batch training, in place on params and optimizer.
 
     X (N, F) dense or CSR, y (N, O), sample_weight (N,) or None, order: int64
     sample indices, visited in batches of batch_size.  Returns the sum over
-    batches of (batch loss, L2 included) x (rows in the batch).
+    batches of (batch loss, L2 included) x (rows in the batch).  workspace:
+    from ``workspace(net, dtype, batch_size)``, or None to allocate per call.
     """
     dtype, inp_ = _check_targets(net, params, X, y, sample_weight)
     cdef Input inp = inp_
@@ -493,6 +539,8 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
         raise ValueError("params must be writeable")
     _check_array(order, "order", np.int64, (None,))
     cdef int rows = _check_rows(batch_size, "batch_size")
+    cdef int64_t ws_bytes
+    cdef void *ws = _workspace_address(workspace, &ws_bytes)
     cdef fm_optimizer opt = optimizer.c_struct(params)
     cdef void *p = _address(params)
     cdef void *yp = _address(y)
@@ -506,11 +554,11 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
     with nogil:
         if single:
             status = fm_train_epoch_f32(&net.net, <float *>p, &opt, &inp.c, <float *>yp,
-                                        <float *>swp, op, n_order, rows,
+                                        <float *>swp, op, n_order, rows, ws, ws_bytes,
                                         _check_signals, <void *>errors, &loss_sum)
         else:
             status = fm_train_epoch_f64(&net.net, <double *>p, &opt, &inp.c, <double *>yp,
-                                        <double *>swp, op, n_order, rows,
+                                        <double *>swp, op, n_order, rows, ws, ws_bytes,
                                         _check_signals, <void *>errors, &loss_sum)
     optimizer.step = opt.step
     _check_status(status, errors)
@@ -518,10 +566,11 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
 
 
 def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
-              chunk_rows=DEFAULT_CHUNK_ROWS):
+              chunk_rows=DEFAULT_CHUNK_ROWS, workspace=None):
     """Loss (L2 included) and its gradient (P,) over all samples, full batch.
 
-    grad, when given, receives the gradient in place (no allocation)."""
+    grad, when given, receives the gradient in place (no allocation);
+    workspace: see ``workspace`` (rows: min(chunk_rows, N))."""
     dtype, inp_ = _check_targets(net, params, X, y, sample_weight)
     cdef Input inp = inp_
     if inp.shape[0] == 0:
@@ -530,6 +579,8 @@ def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
         grad = np.empty_like(params)
     _check_array(grad, "grad", dtype, params.shape, True)
     cdef int chunk = _check_rows(chunk_rows, "chunk_rows")
+    cdef int64_t ws_bytes
+    cdef void *ws = _workspace_address(workspace, &ws_bytes)
     cdef void *p = _address(params)
     cdef void *g = _address(grad)
     cdef void *yp = _address(y)
@@ -541,17 +592,19 @@ def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
     with nogil:
         if single:
             status = fm_loss_grad_f32(&net.net, <float *>p, &inp.c, <float *>yp,
-                                      <float *>swp, chunk, <float *>g, &loss,
+                                      <float *>swp, chunk, ws, ws_bytes, <float *>g, &loss,
                                       _check_signals, <void *>errors)
         else:
             status = fm_loss_grad_f64(&net.net, <double *>p, &inp.c, <double *>yp,
-                                      <double *>swp, chunk, <double *>g, &loss,
+                                      <double *>swp, chunk, ws, ws_bytes, <double *>g,
+                                      &loss,
                                       _check_signals, <void *>errors)
     _check_status(status, errors)
     return loss, grad
 
 
-def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS):
+def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS,
+            workspace=None):
     """The network's output activation (N, O) for X, computed in chunks."""
     dtype = _dtype_of(params)
     _check_array(params, "params", dtype, (net.n_params,))
@@ -560,6 +613,8 @@ def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS):
         out = np.empty((inp.shape[0], net.n_outputs), dtype=dtype)
     _check_array(out, "out", dtype, (inp.shape[0], net.n_outputs), True)
     cdef int chunk = _check_rows(chunk_rows, "chunk_rows")
+    cdef int64_t ws_bytes
+    cdef void *ws = _workspace_address(workspace, &ws_bytes)
     cdef void *p = _address(params)
     cdef void *o = _address(out)
     cdef int status
@@ -567,10 +622,11 @@ def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS):
     cdef bint single = dtype == np.float32
     with nogil:
         if single:
-            status = fm_predict_f32(&net.net, <float *>p, &inp.c, chunk, <float *>o,
+            status = fm_predict_f32(&net.net, <float *>p, &inp.c, chunk, ws, ws_bytes, <float *>o,
                                     _check_signals, <void *>errors)
         else:
-            status = fm_predict_f64(&net.net, <double *>p, &inp.c, chunk, <double *>o,
+            status = fm_predict_f64(&net.net, <double *>p, &inp.c, chunk, ws, ws_bytes,
+                                    <double *>o,
                                     _check_signals, <void *>errors)
     _check_status(status, errors)
     return out
@@ -672,6 +728,8 @@ def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01,
     out = np.empty((n_rows, fan_out), dtype=dtype)
     cdef int code = _activation_code(activation, leaky_relu_slope)
     cdef Input x = _as_input(inp, dtype, fan_in)
+    if x.c.csr_data != NULL:
+        _check_csr_structure(x)
     cdef void *op = _address(out)
     cdef const void *ip = x.c.dense
     cdef void *wp = _address(weight)
@@ -706,6 +764,8 @@ def dense_backward(dout, inp, weight, small_gemm_max=SMALL_GEMM_DEFAULT):
     n_rows = inp.shape[0]
     _check_array(dout, "dout", dtype, (n_rows, fan_out))
     cdef Input x = _as_input(inp, dtype, fan_in)
+    if x.c.csr_data != NULL:
+        _check_csr_structure(x)
     dweight = np.empty((fan_in, fan_out), dtype=dtype)
     dbias = np.empty(fan_out, dtype=dtype)
     dinp = None if x.c.csr_data != NULL else np.empty((n_rows, fan_in), dtype=dtype)

@@ -9,8 +9,13 @@ random numbers in the same order as scikit-learn 1.9's, visit the same
 mini-batches and apply the same updates, so they train the same model.
 """
 
+import copy
+import functools
+import operator
+import os
 import warnings
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -44,6 +49,14 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 # Bumped whenever the pickled state changes incompatibly.
 PICKLE_FORMAT_VERSION = 1
+
+# The engine's sizes are C ints: at most this many units per layer.
+_MAX_LAYER_UNITS = 2**31 - 1
+
+# Prediction and L-BFGS's full-batch gradient run in chunks of rows; a chunk's
+# activations take about this many bytes (and at most the engine's default
+# of 4096 rows), so a very wide network does not ask for gigabytes.
+_CHUNK_BYTES = 64 * 2**20
 
 _SCIPY_VERSION = tuple(int(p) for p in scipy.__version__.split(".")[:2])
 
@@ -219,15 +232,22 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             # views of _params: rebuilt on load, so they stay views
             del state["coefs_"], state["intercepts_"]
         state["_fastmlp_pickle_version"] = PICKLE_FORMAT_VERSION
+        state["_fastmlp_version"] = _fastmlp_version()
         return state
 
     def __setstate__(self, state):
         version = state.pop("_fastmlp_pickle_version", None)
+        saved_by = state.pop("_fastmlp_version", None)
         if version != PICKLE_FORMAT_VERSION:
+            origin = (
+                "an unknown fastmlp version" if saved_by is None else f"fastmlp {saved_by}"
+            )
+            written = "no pickle format" if version is None else f"pickle format {version}"
             raise ValueError(
-                f"This {type(self).__name__} was pickled with an incompatible "
-                f"fastmlp (pickle format {version}, this fastmlp reads "
-                f"{PICKLE_FORMAT_VERSION}). Refit it with this version."
+                f"This {type(self).__name__} was pickled by {origin} ({written}); "
+                f"this is fastmlp {_fastmlp_version()}, which reads pickle format "
+                f"{PICKLE_FORMAT_VERSION} only. Refit the model with this version "
+                "(or load it with the version that saved it)."
             )
         params = state.pop("_params", None)
         super().__setstate__(state)
@@ -252,7 +272,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             dtype = np.float64
         X = _engine_input(X, dtype)
         params = params.astype(dtype, copy=False)
-        return _engine.predict(self._network(), params, X)
+        network = self._network()
+        return _engine.predict(
+            network, params, X, chunk_rows=_chunk_rows(network.layer_sizes, dtype)
+        )
 
     # ------------------------------------------------------------------
     # Fitting
@@ -316,6 +339,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.n_outputs_ = y.shape[1]
         layer_units = [n_features] + hidden_layer_sizes + [self.n_outputs_]
 
+        stochastic = self.solver in _STOCHASTIC_SOLVERS
+        _check_network_size(
+            layer_units,
+            X.dtype,
+            self._batch_rows(n_samples) if stochastic else n_samples,
+            stochastic=stochastic,
+            first_pass=first_pass,
+        )
+
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
@@ -338,18 +370,61 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             )
         return self
 
+    def _batch_rows(self, n_samples):
+        """Rows of one mini-batch of the stochastic solvers."""
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    @contextmanager
+    def _unchanged_on_error(self, incremental):
+        """Leave the estimator as it was if the block raises (a diverging
+        solver, rejected data, MemoryError, Ctrl-C with lbfgs): no NaN weights
+        are kept, and a fitted model stays the model it was.
+
+        The attributes are restored as objects; what training changes in place
+        (the parameter vector when it is trained further, the optimizer's
+        moments, loss_curve_ and validation_scores_) is copied first, which
+        costs a few copies of the parameters per call."""
+        state = dict(self.__dict__)
+        params = state.get("_params")
+        continued = "coefs_" in state and (self.warm_start or incremental)
+        params_before = params.copy() if continued and params is not None else None
+        if incremental and state.get("_optimizer") is not None:
+            state["_optimizer"] = copy.deepcopy(state["_optimizer"])
+        for key in ("loss_curve_", "validation_scores_"):
+            if isinstance(state.get(key), list):
+                state[key] = list(state[key])
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            if params_before is not None:
+                params[...] = params_before
+            raise
+
     def _fit_lbfgs(self, X, y, sample_weight):
         params = self._packed_params()
         network = self._network()
+        dense = not sp.issparse(X)
         X = _engine_input(X, params.dtype)
         y = np.ascontiguousarray(y, dtype=params.dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=params.dtype)
+        chunk_rows = _chunk_rows(network.layer_sizes, params.dtype)
+        # one workspace for all evaluations: none allocates
+        workspace = _engine.workspace(
+            network, params.dtype, max(1, min(chunk_rows, X.shape[0])), dense
+        )
 
         def loss_and_grad(packed):
             # L-BFGS works in float64; a float32 model is evaluated in float32.
             packed = packed.astype(params.dtype, copy=False)
-            loss, grad = _engine.loss_grad(network, packed, X, y, sample_weight)
+            loss, grad = _engine.loss_grad(
+                network, packed, X, y, sample_weight, chunk_rows=chunk_rows,
+                workspace=workspace,
+            )
             return loss, grad.astype(np.float64, copy=False)
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
@@ -392,15 +467,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     def _fit_stochastic(self, X, y, sample_weight, incremental):
         params = self._packed_params()
-        if (
-            not incremental
-            or getattr(self, "_optimizer", None) is None
-            or self._optimizer.kind != self.solver
-            or self._optimizer.moment_1.shape != params.shape
-            or self._optimizer.moment_1.dtype != params.dtype
-        ):
-            self._optimizer = self._make_optimizer(params.size, params.dtype)
-
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
@@ -444,6 +510,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             X_train, y_train, sample_weight_train = X, y, sample_weight
             X_val = y_val = sample_weight_val = None
 
+        # after the checks above: a rejected call reaches no engine code
+        if (
+            not incremental
+            or getattr(self, "_optimizer", None) is None
+            or self._optimizer.kind != self.solver
+            or self._optimizer.moment_1.shape != params.shape
+            or self._optimizer.moment_1.dtype != params.dtype
+        ):
+            self._optimizer = self._make_optimizer(params.size, params.dtype)
+
         n_samples = X_train.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -456,6 +532,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         network = self._network()
+        # one workspace for the whole fit: no allocation per epoch or batch
+        workspace = _engine.workspace(
+            network, params.dtype, batch_size, not sp.issparse(X_train)
+        )
         X_train = _engine_input(X_train, params.dtype)
         y_train = np.ascontiguousarray(y_train, dtype=params.dtype)
         if sample_weight_train is not None:
@@ -478,6 +558,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     sample_weight_train,
                     order,
                     batch_size,
+                    workspace=workspace,
                 )
                 self.n_iter_ += 1
                 self.loss_ = accumulated_loss / n_samples
@@ -592,7 +673,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self : object
             The trained model.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        with self._unchanged_on_error(incremental=False):
+            return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -613,6 +695,84 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _fastmlp_version():
+    from fastmlp import __version__
+
+    return __version__
+
+
+def _chunk_rows(layer_sizes, dtype):
+    """Rows per chunk of prediction / full-batch gradient for this network:
+    the engine's default (4096), fewer for very wide networks so that a
+    chunk's activations and deltas stay within _CHUNK_BYTES."""
+    width = sum(int(u) for u in layer_sizes[1:])
+    per_row = 2 * width * np.dtype(dtype).itemsize
+    return int(max(1, min(_engine.DEFAULT_CHUNK_ROWS, _CHUNK_BYTES // per_row)))
+
+
+@functools.lru_cache(maxsize=1)
+def _memory_limit():
+    """Bytes of memory this process may use at most: the machine's physical
+    memory, or a smaller cgroup limit (containers); None if unknown."""
+    try:
+        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        limit = None
+    for path in (
+        "/sys/fs/cgroup/memory.max",  # cgroup v2
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",  # cgroup v1
+    ):
+        try:
+            with open(path) as f:
+                value = int(f.read().strip())
+        except (OSError, ValueError):  # absent, or "max"
+            continue
+        if 0 < value < 2**60 and (limit is None or value < limit):
+            limit = value
+    return limit
+
+
+def _check_network_size(layer_units, dtype, rows, stochastic, first_pass):
+    """Reject, before anything is allocated, a network the engine cannot
+    describe (ValueError) or whose training could not fit in this machine's
+    memory (MemoryError), instead of attempting to allocate it.  rows: the
+    mini-batch size, or (L-BFGS) the number of samples, processed in chunks."""
+    try:
+        layer_units = [operator.index(u) for u in layer_units]
+    except TypeError:
+        return  # not integers: the initialisation raises scikit-learn's error
+    too_wide = [u for u in layer_units if u > _MAX_LAYER_UNITS]
+    if too_wide:
+        raise ValueError(
+            f"The network's layers {layer_units} exceed the {_MAX_LAYER_UNITS} units "
+            "per layer fastmlp's engine supports; use smaller hidden_layer_sizes."
+        )
+    limit = _memory_limit()
+    if limit is None:
+        return
+    itemsize = np.dtype(dtype).itemsize
+    if not stochastic:
+        rows = min(rows, _chunk_rows(layer_units, dtype))
+    n_params = sum((a + 1) * b for a, b in zip(layer_units[:-1], layer_units[1:]))
+    width = sum(layer_units[1:])
+    # A lower bound of the peak: the parameters, their gradient and one more
+    # copy (an optimizer moment, or L-BFGS's float64 iterate), plus one
+    # batch's activations and deltas; a first fit also draws the initial
+    # weights in float64 and concatenates them.
+    need = 3 * n_params * itemsize + 2 * rows * width * itemsize
+    if not stochastic:
+        need += n_params * 8
+    if first_pass:
+        need = max(need, 2 * n_params * 8)
+    if need > limit:
+        raise MemoryError(
+            f"Training a network with layers {layer_units} ({n_params:,} parameters) "
+            f"needs at least {need / 2**30:,.1f} GiB, more than this machine's "
+            f"{limit / 2**30:,.1f} GiB of memory; use smaller hidden_layer_sizes "
+            "or batch_size."
+        )
 
 
 def _engine_input(X, dtype):
@@ -738,6 +898,32 @@ _COMMON_ATTRIBUTES_DOC = """
     out_activation_ : str
         Name of the output activation."""
 
+_NOTES_DOC = """
+
+    Notes
+    -----
+    Interrupts: a Ctrl-C (SIGINT) during ``fit`` or ``partial_fit`` with the
+    'sgd' or 'adam' solver stops training between two mini-batches, within
+    about 50 ms; as in scikit-learn, the call then warns "Training
+    interrupted by user." and returns the model in its last consistent
+    state: the weights and optimizer state after the last completed
+    mini-batch update, with the interrupted epoch counted neither in
+    ``n_iter_`` and ``t_`` nor in ``loss_curve_`` (training can be
+    continued).  With 'lbfgs' the KeyboardInterrupt propagates, as in
+    scikit-learn, and the estimator is left untouched.
+
+    Failures: whenever ``fit`` or ``partial_fit`` raises -- the solver
+    diverged ("Solver produced non-finite parameter weights"), the input was
+    rejected, memory ran out, or the 'lbfgs' solver was interrupted -- the
+    estimator is left as it was before the call: non-finite weights are
+    never kept (scikit-learn keeps them), a fitted model keeps predicting as
+    before and an unfitted estimator stays unfitted.  Only a
+    ``random_state`` given as a ``RandomState`` instance has advanced.
+
+    Threads: the C engine keeps no global mutable state and releases the GIL,
+    so different estimators can be fitted concurrently in threads; each gets
+    the model it would get alone."""
+
 
 class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     __doc__ = (
@@ -756,6 +942,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     classes_ : ndarray or list of ndarray
         Class labels (per output, for multilabel targets)."""
         + _COMMON_ATTRIBUTES_DOC
+        + _NOTES_DOC
         + """
 
     Examples
@@ -909,13 +1096,14 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self : object
             The trained model.
         """
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        with self._unchanged_on_error(incremental=True):
+            if _check_partial_fit_first_call(self, classes):
+                self._label_binarizer = LabelBinarizer()
+                if type_of_target(y).startswith("multilabel"):
+                    self._label_binarizer.fit(y)
+                else:
+                    self._label_binarizer.fit(classes)
+            return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict_log_proba(self, X):
         """Log of the probability estimates, (n_samples, n_classes)."""
@@ -984,6 +1172,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     Attributes
     ----------"""
         + _COMMON_ATTRIBUTES_DOC
+        + _NOTES_DOC
         + """
 
     Examples
@@ -1120,4 +1309,5 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         self : object
             The trained model.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        with self._unchanged_on_error(incremental=True):
+            return self._fit(X, y, sample_weight=sample_weight, incremental=True)

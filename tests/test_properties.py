@@ -1,0 +1,506 @@
+"""Property tests (hypothesis): random shapes, sizes, dtypes, layouts, sparse
+patterns and extreme values thrown at the engine's bindings and at the
+estimators.  Each call must either give a correct result (equal to the NumPy
+reference where the values are moderate, finite and well-formed otherwise)
+or raise a Python exception of an expected type -- never crash.
+
+The properties run in a child pytest process (test_properties_in_subprocess),
+so a crash fails that test instead of killing the run; .ci/run also runs
+this file under AddressSanitizer + UndefinedBehaviorSanitizer.  The example
+draws are derandomized (reproducible CI); FASTMLP_HYPOTHESIS_RANDOM=1 draws
+fresh ones.
+"""
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import _engine_ref as ref  # noqa: E402
+from _engine_ref import _engine  # noqa: E402
+
+CHILD = os.environ.get("FASTMLP_PROPERTY_CHILD") == "1"
+COUNTS = os.environ.get("FASTMLP_PROPERTY_COUNTS")
+child_only = pytest.mark.skipif(not CHILD, reason="runs in test_properties_in_subprocess")
+
+# examples per property (FASTMLP_HYPOTHESIS_SCALE multiplies them, for
+# longer exploratory runs)
+_SCALE = float(os.environ.get("FASTMLP_HYPOTHESIS_SCALE", "1"))
+N_BINDINGS = int(100 * _SCALE)
+N_ESTIMATORS = int(60 * _SCALE)
+
+SETTINGS = settings(
+    deadline=None,
+    database=None,
+    derandomize=os.environ.get("FASTMLP_HYPOTHESIS_RANDOM") != "1",
+    suppress_health_check=list(HealthCheck),
+    print_blob=True,
+)
+
+# Values a float array may hold: moderate ones, and the extremes.
+EXTREMES = [0.0, -0.0, 1e300, -1e300, 1e38, -3.4e38, 5e-324, -5e-324, 1e-310, 1e-45,
+            1e-30, 65504.0, 1e19]
+RTOL = {np.float32: 2e-3, np.float64: 1e-9}
+_counts = {}
+
+
+def _count(name):
+    _counts[name] = _counts.get(name, 0) + 1
+
+
+def teardown_module():
+    if COUNTS and _counts:
+        with open(COUNTS, "a") as f:
+            for name, n in _counts.items():
+                f.write(json.dumps({"test": name, "examples": n}) + "\n")
+
+
+@st.composite
+def float_arrays(draw, shape, extreme):
+    """(float64 array of `shape`, whether it holds extreme values)."""
+    size = int(np.prod(shape))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    scale = draw(st.sampled_from([0.1, 1.0, 3.0]))
+    a = scale * rng.standard_normal(size)
+    has_extreme = False
+    if extreme and size:
+        n_extreme = draw(st.integers(1, min(size, 4)))
+        for _ in range(n_extreme):
+            a[draw(st.integers(0, size - 1))] = draw(st.sampled_from(EXTREMES))
+        has_extreme = True
+    return a.reshape(shape), has_extreme
+
+
+@st.composite
+def networks(draw):
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    n_features = draw(st.integers(1, 7))
+    hidden = draw(st.lists(st.integers(1, 9), min_size=0, max_size=3))
+    loss = draw(st.sampled_from(ref.LOSSES))
+    n_outputs = draw(st.integers(1, 5))
+    acts = [draw(st.sampled_from(ref.HIDDEN_ACTIVATIONS)) for _ in hidden]
+    small_gemm_max = draw(st.sampled_from([0.0, 1e30, ref._engine.SMALL_GEMM_DEFAULT]))
+    alpha = draw(st.sampled_from([0.0, 1e-3, 0.5]))
+    net = _engine.Network([n_features] + hidden + [n_outputs], acts, loss, alpha=alpha,
+                          small_gemm_max=small_gemm_max)
+    return net, dtype
+
+
+def _targets(loss, n, n_outputs, rng, dtype):
+    if loss == "squared_error":
+        y = rng.standard_normal((n, n_outputs))
+    elif loss == "cross_entropy":
+        y = np.eye(n_outputs)[rng.integers(0, n_outputs, n)]
+    elif loss == "binary_cross_entropy":
+        y = rng.integers(0, 2, (n, n_outputs)).astype(float)
+    else:
+        y = rng.poisson(1.5, (n, n_outputs)).astype(float)
+    return np.ascontiguousarray(y, dtype)
+
+
+@st.composite
+def problems(draw, min_rows=0):
+    """A network, parameters, X (dense or CSR, maybe with empty rows and
+    extreme values), y and sample weights, all of one dtype."""
+    net, dtype = draw(networks())
+    n = draw(st.integers(min_rows, 25))
+    n_features = net.layer_sizes[0]
+    extreme = draw(st.booleans()) if draw(st.integers(0, 3)) == 0 else False
+    X, x_extreme = draw(float_arrays((n, n_features), extreme))
+    params, p_extreme = draw(float_arrays((net.n_params,), extreme and draw(st.booleans())))
+    sparse = draw(st.booleans())
+    with np.errstate(over="ignore"):
+        params = params.astype(dtype)
+        X = X.astype(dtype)
+    if sparse:
+        keep = np.random.default_rng(draw(st.integers(0, 999))).random(X.shape) < 0.5
+        empty_rows = draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=3)) if n else []
+        keep[empty_rows] = False
+        X = sp.csr_matrix(np.where(keep, X, 0))
+        if draw(st.booleans()) and X.nnz:  # unsorted column indices
+            for r in range(n):
+                lo, hi = X.indptr[r], X.indptr[r + 1]
+                X.indices[lo:hi] = X.indices[lo:hi][::-1].copy()
+                X.data[lo:hi] = X.data[lo:hi][::-1].copy()
+    rng = np.random.default_rng(draw(st.integers(0, 999)))
+    y = _targets(net.loss, n, net.n_outputs, rng, dtype)
+    sw = None
+    if draw(st.booleans()) and n:
+        sw = rng.uniform(0.1, 3.0, n).astype(dtype)
+        if draw(st.booleans()):
+            sw[rng.integers(0, n)] = 0.0
+    moderate = not (x_extreme or p_extreme)
+    return dict(net=net, dtype=dtype, params=params, X=X, y=y, sw=sw, n=n,
+                moderate=moderate)
+
+
+def _workspace(draw, net, dtype, rows, dense):
+    """None, the right workspace, or a buffer of a random (maybe too small)
+    size, where the bindings take one."""
+    if not hasattr(_engine, "workspace"):
+        return {}
+    kind = draw(st.sampled_from(["none", "exact", "random"]))
+    if kind == "none":
+        return {"workspace": None}
+    if kind == "exact":
+        return {"workspace": _engine.workspace(net, dtype, max(rows, 1), dense)}
+    return {"workspace": np.zeros(draw(st.integers(0, 4096)), np.uint8)}
+
+
+def _rel(actual, expected):
+    return ref.max_rel_diff(actual, expected)
+
+
+@child_only
+def test_bindings_predict_and_loss_grad():
+    @settings(SETTINGS, max_examples=N_BINDINGS)
+    @given(problems(), st.integers(1, 30), st.data())
+    def check(p, chunk_rows, data):
+        _count("bindings_predict_and_loss_grad")
+        net, dtype, params, X = p["net"], p["dtype"], p["params"], p["X"]
+        ws = _workspace(data.draw, net, dtype, min(chunk_rows, max(p["n"], 1)),
+                        not sp.issparse(X))
+        with np.errstate(all="ignore"):
+            out = _engine.predict(net, params, X, chunk_rows=chunk_rows, **ws)
+        assert out.shape == (p["n"], net.n_outputs) and out.dtype == dtype
+        if p["n"] == 0:
+            with pytest.raises(ValueError, match="at least one sample"):
+                _engine.loss_grad(net, params, X, p["y"], p["sw"], chunk_rows=chunk_rows)
+            return
+        with np.errstate(all="ignore"):
+            loss, grad = _engine.loss_grad(net, params, X, p["y"], p["sw"],
+                                           chunk_rows=chunk_rows, **ws)
+        assert grad.shape == params.shape and grad.dtype == dtype
+        if not p["moderate"]:
+            return
+        with np.errstate(all="ignore"):
+            expected = ref.forward(net, params, X)[-1]
+        if np.isfinite(expected).all() and np.abs(expected).max(initial=0) < 1e30:
+            _count("bindings_predict_and_loss_grad/compared")
+            assert _rel(out, expected) < RTOL[dtype], (out, expected)
+        sw = p["sw"]
+        if sw is not None and sw.sum() == 0:
+            return
+        with np.errstate(all="ignore"):
+            ref_loss, ref_grad = ref.loss_and_grad(net, params, X, p["y"], sw)
+        if np.isfinite(ref_loss) and np.isfinite(ref_grad).all() and abs(ref_loss) < 1e30:
+            _count("bindings_predict_and_loss_grad/compared-grad")
+            assert abs(loss - ref_loss) <= RTOL[dtype] * max(abs(ref_loss), 1e-3)
+            assert _rel(grad, ref_grad) < RTOL[dtype]
+
+    check()
+
+
+@child_only
+def test_bindings_train_epoch():
+    @settings(SETTINGS, max_examples=N_BINDINGS)
+    @given(problems(min_rows=1), st.data())
+    def check(p, data):
+        _count("bindings_train_epoch")
+        net, dtype, n = p["net"], p["dtype"], p["n"]
+        draw = data.draw
+        kind = draw(st.sampled_from(["sgd", "adam", "rmsprop"]))
+        lr = draw(st.sampled_from([1e-3, 0.1]))
+        # sample indices with repeats, maybe none, maybe invalid
+        order = np.array(draw(st.lists(st.integers(0, n - 1), max_size=2 * n)), np.int64)
+        invalid = draw(st.integers(0, 5)) == 0
+        if invalid:
+            pos = draw(st.integers(0, len(order)))
+            bad = draw(st.sampled_from([-1, n, n + 7, -(2**62), 2**62]))
+            order = np.insert(order, pos, bad).astype(np.int64)
+        batch_size = draw(st.integers(1, n + 3))
+        ws = _workspace(draw, net, dtype, min(batch_size, max(len(order), 1)),
+                        not sp.issparse(p["X"]))
+        opt = _engine.Optimizer(kind, net.n_params, dtype, learning_rate=lr)
+        params = p["params"].copy()
+        if invalid:
+            with pytest.raises(ValueError):
+                _engine.train_epoch(net, params, opt, p["X"], p["y"], p["sw"], order,
+                                    batch_size, **ws)
+            np.testing.assert_array_equal(params, p["params"])
+            assert opt.step == 0
+            return
+        with np.errstate(all="ignore"):
+            loss_sum = _engine.train_epoch(net, params, opt, p["X"], p["y"], p["sw"], order,
+                                           batch_size, **ws)
+        n_batches = -(-len(order) // batch_size)
+        assert opt.step == n_batches
+        if not p["moderate"] or len(order) == 0:
+            return
+        if kind != "sgd" and dtype == np.float32:
+            # Adam's and RMSProp's steps lr * g / (|g| + eps) are ill-posed for
+            # gradient entries at float32 rounding level: any two correct
+            # implementations may differ by up to lr there
+            return
+        sw = p["sw"]
+        if sw is not None and any(sw[order[i:i + batch_size]].sum() == 0
+                                  for i in range(0, len(order), batch_size)):
+            _count("bindings_train_epoch/zero-weight-batch")
+            return  # a batch of zero total weight: 0/0, no reference value
+        ref_params = p["params"].copy()
+        ref_opt = ref.RefOptimizer(kind, net.n_params, dtype, learning_rate=lr)
+        with np.errstate(all="ignore"):
+            ref_loss = ref.train_epoch(net, ref_params, ref_opt, p["X"], p["y"], sw, order,
+                                       batch_size)
+        if not (np.isfinite(ref_loss) and np.isfinite(ref_params).all()) or \
+                abs(ref_loss) > 1e30:
+            _count("bindings_train_epoch/non-finite-reference")
+            return
+        _count("bindings_train_epoch/compared")
+        assert _rel(params, ref_params) < RTOL[dtype]
+        assert abs(loss_sum - ref_loss) <= RTOL[dtype] * max(abs(ref_loss), 1e-3)
+
+    check()
+
+
+def _csr_valid(indptr, indices, n_rows, n_cols):
+    indptr = indptr.astype(np.int64)  # no wrap-around in the differences
+    return bool(len(indptr) == n_rows + 1 and indptr[0] == 0
+                and np.all(np.diff(indptr) >= 0) and indptr[-1] <= len(indices)
+                and np.all((indices[:indptr[-1]] >= 0) & (indices[:indptr[-1]] < n_cols)))
+
+
+@child_only
+def test_bindings_reject_corrupted_csr():
+    """A CSR matrix with a random entry of indptr or indices overwritten by a
+    random value: every binding that reads it raises ValueError if it is
+    malformed, and computes normally if it is still well-formed."""
+    @settings(SETTINGS, max_examples=N_BINDINGS)
+    @given(problems(min_rows=1), st.data())
+    def check(p, data):
+        _count("bindings_reject_corrupted_csr")
+        draw = data.draw
+        net, dtype, n = p["net"], p["dtype"], p["n"]
+        X = sp.csr_matrix(p["X"]) if not sp.issparse(p["X"]) else p["X"].copy()
+        X = sp.csr_matrix(np.where(X.toarray() == 0, 1.0, X.toarray()).astype(dtype))
+        target = draw(st.sampled_from(["indptr", "indices"]))
+        arr = X.indptr if target == "indptr" else X.indices
+        value = draw(st.sampled_from([-1, 0, 1, net.layer_sizes[0], X.nnz, X.nnz + 1,
+                                      2**31 - 1, -(2**31)]))
+        arr[draw(st.integers(0, len(arr) - 1))] = value
+        valid = _csr_valid(X.indptr, X.indices, n, net.layer_sizes[0])
+        opt = _engine.Optimizer("sgd", net.n_params, dtype)
+        params = p["params"].copy()
+        w = params[net.coef_slices()[0][0]:net.coef_slices()[0][1]].reshape(
+            net.coef_slices()[0][2]).copy()
+        b = np.zeros(w.shape[1], dtype)
+        calls = [
+            lambda: _engine.predict(net, params, X),
+            lambda: _engine.loss_grad(net, params, X, p["y"]),
+            lambda: _engine.train_epoch(net, params, opt, X, p["y"], None,
+                                        np.arange(n, dtype=np.int64), 3),
+            lambda: _engine.dense_forward(X, w, b, "relu"),
+            lambda: _engine.dense_backward(np.ones((n, w.shape[1]), dtype), X, w),
+        ]
+        for call in calls:
+            if valid:
+                _count("bindings_reject_corrupted_csr/still-valid")
+                with np.errstate(all="ignore"):
+                    call()
+            else:
+                with pytest.raises(ValueError):
+                    call()
+        if not valid:
+            np.testing.assert_array_equal(params, p["params"])
+
+    check()
+
+
+@child_only
+def test_bindings_dense_kernels_random_shapes():
+    """The dense layer kernels (both GEMM paths) on random shapes, including
+    empty and single rows/columns and shapes off every blocking boundary."""
+    @settings(SETTINGS, max_examples=N_BINDINGS)
+    @given(st.sampled_from([np.float32, np.float64]), st.integers(0, 40),
+           st.integers(1, 40), st.integers(1, 40),
+           st.sampled_from(["identity", "relu", "tanh", "logistic", "leaky_relu"]),
+           st.sampled_from([0.0, 1e30]), st.booleans(), st.integers(0, 2**32 - 1))
+    def check(dtype, n_rows, fan_in, fan_out, act, small_gemm_max, extreme, seed):
+        _count("bindings_dense_kernels_random_shapes")
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((n_rows, fan_in))
+        if extreme and x.size:
+            x.flat[rng.integers(0, x.size)] = rng.choice(EXTREMES)
+        with np.errstate(over="ignore"):
+            x = x.astype(dtype)
+        w = rng.standard_normal((fan_in, fan_out)).astype(dtype)
+        b = rng.standard_normal(fan_out).astype(dtype)
+        dout = rng.standard_normal((n_rows, fan_out)).astype(dtype)
+        with np.errstate(all="ignore"):
+            out = _engine.dense_forward(x, w, b, act, small_gemm_max=small_gemm_max)
+            dinp, dw, db = _engine.dense_backward(dout, x, w, small_gemm_max=small_gemm_max)
+        assert out.shape == (n_rows, fan_out) and dinp.shape == x.shape
+        assert dw.shape == w.shape and db.shape == b.shape
+        if extreme:
+            return
+        x64, w64 = x.astype(np.float64), w.astype(np.float64)
+        expected = ref.activation(act, x64 @ w64 + b)
+        assert _rel(out, expected) < RTOL[dtype]
+        assert _rel(dw, x64.T @ dout) < RTOL[dtype] or n_rows == 0 and not dw.any()
+        assert _rel(dinp, dout @ w64.T) < RTOL[dtype] or n_rows == 0
+        assert _rel(db, dout.sum(axis=0)) < RTOL[dtype] or n_rows == 0 and not db.any()
+
+    check()
+
+
+# ---------------------------------------------------------------------------
+# Estimators
+
+
+@st.composite
+def estimator_cases(draw):
+    task = draw(st.sampled_from(["binary", "multiclass", "multilabel", "regression",
+                                 "regression-2"]))
+    n = draw(st.integers(2, 30))
+    n_features = draw(st.integers(1, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    extreme = draw(st.integers(0, 4)) == 0
+    X, _ = draw(float_arrays((n, n_features), extreme))
+    dtype = draw(st.sampled_from(["float64", "float32", "int64", "bool"]))
+    if dtype in ("int64", "bool"):
+        X = np.clip(np.round(X), -1e9, 1e9)
+        X = X.astype(dtype)
+    else:
+        with np.errstate(over="ignore"):
+            X = X.astype(dtype)
+    if task == "binary":
+        y = rng.integers(0, 2, n)
+    elif task == "multiclass":
+        y = rng.choice(np.array(["a", "b", "c"]), n)
+    elif task == "multilabel":
+        y = rng.integers(0, 2, (n, 3))
+    elif task == "regression":
+        y = rng.standard_normal(n)
+    else:
+        y = rng.standard_normal((n, 2))
+    layout = draw(st.sampled_from(["C", "F", "strided", "readonly", "csr", "csc", "coo"]))
+    solver = draw(st.sampled_from(["adam", "sgd", "lbfgs"]))
+    params = dict(
+        hidden_layer_sizes=tuple(draw(st.lists(st.integers(1, 6), max_size=2))),
+        activation=draw(st.sampled_from(["identity", "logistic", "tanh", "relu"])),
+        solver=solver,
+        alpha=draw(st.sampled_from([0.0, 1e-4, 10.0])),
+        batch_size=draw(st.one_of(st.just("auto"), st.integers(1, n + 2))),
+        learning_rate_init=draw(st.sampled_from([1e-3, 0.1])),
+        max_iter=draw(st.integers(1, 5)),
+        early_stopping=solver != "lbfgs" and draw(st.integers(0, 3)) == 0,
+        random_state=draw(st.integers(0, 3)),
+    )
+    sw = None
+    if draw(st.booleans()):
+        sw = rng.uniform(0.0, 2.0, n)
+    return task, X, y, sw, layout, params, extreme
+
+
+def _layout(X, layout):
+    if layout == "C":
+        return X
+    if layout == "F":
+        return np.asfortranarray(X)
+    if layout == "strided":
+        big = np.zeros((2 * X.shape[0], 2 * X.shape[1]), X.dtype)
+        big[::2, ::2] = X
+        return big[::2, ::2]
+    if layout == "readonly":
+        X = X.copy()
+        X.flags.writeable = False
+        return X
+    return sp.csr_matrix(X).asformat(layout)
+
+
+def _clean(X):
+    """The C-contiguous float array a layout is equivalent to."""
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+    return np.ascontiguousarray(X, dtype)
+
+
+@child_only
+def test_estimators_random_inputs():
+    """fit + predict on random small problems: either a ValueError, or a
+    model with finite weights whose predictions have the right shape, equal
+    to the model of the same data as a clean C-contiguous float array."""
+    from fastmlp import MLPClassifier, MLPRegressor
+
+    @settings(SETTINGS, max_examples=N_ESTIMATORS)
+    @given(estimator_cases())
+    def check(case):
+        _count("estimators_random_inputs")
+        task, X, y, sw, layout, params, extreme = case
+        cls = MLPRegressor if task.startswith("regression") else MLPClassifier
+        Xv = _layout(X, layout)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                model = cls(**params).fit(Xv, y, sample_weight=sw)
+            except ValueError:
+                # rejected input (non-finite, too few samples for early
+                # stopping, zero weights) or a diverging solver: the estimator
+                # is left unfitted, never with non-finite weights
+                est = cls(**params)
+                with pytest.raises(ValueError):
+                    est.fit(Xv, y, sample_weight=sw)
+                assert not hasattr(est, "coefs_")
+                _count("estimators_random_inputs/ValueError")
+                return
+            assert all(np.isfinite(a).all() for a in model.coefs_ + model.intercepts_)
+            pred = model.predict(Xv)
+            assert pred.shape[0] == X.shape[0] and pred.shape[1:] == np.shape(y)[1:]
+            if cls is MLPClassifier:
+                proba = model.predict_proba(Xv)
+                assert proba.shape[0] == X.shape[0]
+                if task != "multilabel":
+                    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-4)
+            if sp.issparse(Xv) and extreme:
+                return  # CSR and dense sums round differently; extremes amplify it
+            clean = cls(**params).fit(_clean(X), y, sample_weight=sw)
+        sparse = sp.issparse(Xv)
+        _count("estimators_random_inputs/compared")
+        for a, b in zip(model.coefs_ + model.intercepts_, clean.coefs_ + clean.intercepts_):
+            assert a.dtype == b.dtype
+            if sparse:
+                np.testing.assert_allclose(a, b, rtol=1e-4 if a.dtype == np.float32 else 1e-8,
+                                           atol=1e-6 if a.dtype == np.float32 else 1e-12)
+            else:
+                np.testing.assert_array_equal(a, b)
+
+    check()
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_properties_in_subprocess(tmp_path):
+    """Runs the properties above in a child pytest process: a crash there
+    fails this test.  Every property ran its examples."""
+    counts = tmp_path / "counts.jsonl"
+    env = dict(os.environ, FASTMLP_PROPERTY_CHILD="1", FASTMLP_PROPERTY_COUNTS=str(counts))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider",
+         "-k", "not test_properties_in_subprocess", "-W", "ignore::DeprecationWarning"],
+        capture_output=True, text=True, env=env, timeout=600,
+        cwd=os.path.dirname(__file__))
+    report = proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, f"status {proc.returncode}:\n{report}"
+    ran = {}
+    for line in counts.read_text().splitlines():
+        entry = json.loads(line)
+        ran[entry["test"]] = ran.get(entry["test"], 0) + entry["examples"]
+    expected = {"bindings_predict_and_loss_grad": N_BINDINGS,
+                "bindings_train_epoch": N_BINDINGS,
+                "bindings_reject_corrupted_csr": N_BINDINGS,
+                "bindings_dense_kernels_random_shapes": N_BINDINGS,
+                "estimators_random_inputs": N_ESTIMATORS}
+    assert set(expected) <= set(ran), ran
+    for name, n in expected.items():
+        # hypothesis may stop early after exhausting distinct examples
+        assert ran[name] >= n // 2, (name, ran[name])
+    print("hypothesis examples run:", json.dumps(ran))
