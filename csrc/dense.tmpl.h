@@ -3,8 +3,8 @@
 /* C (M, N) = A (M, K) . B (K, N) for the small-matrix kernel? (see fm_net) */
 static int SFX(is_small)(int m, int n, int k, double small_gemm_max)
 {
-    (void)m;
-    return (double)n * (double)k <= small_gemm_max;
+    if (small_gemm_max == INFINITY) return 1;
+    return (double)m * n * k <= small_gemm_max && (double)n * k <= FM_SMALL_GEMM_PANEL;
 }
 
 void SFX(fm_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,

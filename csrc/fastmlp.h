@@ -60,14 +60,17 @@ typedef struct {
      * gradient).  scikit-learn reports the squared error averaged over
      * outputs while its gradient sums over them: 1/O reproduces that. */
     double data_loss_scale;
-    /* A product C (M, N) = A (M, K) . B (K, N) whose B has at most this many
-     * entries (K * N) goes to the engine's own small-matrix kernel, whatever
-     * M: its panels of B stay in cache.  Larger ones go to the BLAS, whose
-     * cache blocking and threads pay there (FM_SMALL_GEMM_DEFAULT). */
+    /* A product C (M, N) = A (M, K) . B (K, N) of at most this many
+     * multiply-adds (M * N * K), whose B has at most FM_SMALL_GEMM_PANEL
+     * entries (so its panels stay in cache), goes to the engine's own
+     * single-threaded small-matrix kernel; larger ones go to the BLAS, whose
+     * cache blocking and threads pay there.  INFINITY: every product to the
+     * small kernel; 0: every non-empty one to the BLAS. */
     double small_gemm_max;
 } fm_net;
 
-#define FM_SMALL_GEMM_DEFAULT 65536
+#define FM_SMALL_GEMM_DEFAULT 4e6
+#define FM_SMALL_GEMM_PANEL 65536
 
 /* Input rows, dense or CSR, of the net's dtype.  Exactly one of
  * dense / csr_data is non-NULL. */

@@ -17,9 +17,8 @@ double SFX(fm_loss_delta)(REAL *delta, const REAL *z, const REAL *a, const REAL 
                           const REAL *sw, int64_t n_rows, int n_outputs, int loss);
 
 /* ---- dense layer (dense.c) ---- */
-/* out (B, OUT) := act(inp (B, IN) . W (IN, OUT) + b).  Products whose right
- * operand has at most small_gemm_max entries use the engine's small-matrix
- * kernel (see fm_net). */
+/* out (B, OUT) := act(inp (B, IN) . W (IN, OUT) + b).  Small products use
+ * the engine's small-matrix kernel (small_gemm_max: see fm_net). */
 void SFX(fm_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,
                            int n_rows, int fan_in, int fan_out, int activation,
                            double leaky_relu_slope, double small_gemm_max);

@@ -240,9 +240,10 @@ cdef class Network:
     layer_sizes: n_features, hidden sizes..., n_outputs.
     activations: one name per hidden layer.
     loss: one of LOSSES; it fixes the output activation (its canonical link).
-    small_gemm_max: products A (M, K) . B (K, N) with K*N at most this use the
-    engine's small-matrix kernel, larger ones the BLAS (0: the BLAS for all
-    but empty products, inf: the small kernel for all).
+    small_gemm_max: products A (M, K) . B (K, N) of at most this many
+    multiply-adds M*N*K (and K*N <= 65536) use the engine's single-threaded
+    small-matrix kernel, larger ones the BLAS (0: the BLAS for all but empty
+    products, inf: the small kernel for all).
     """
     cdef fm_net net
     cdef int[::1] _sizes
