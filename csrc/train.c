@@ -1,5 +1,6 @@
 /* Whole-network calls: one training epoch, full-batch loss and gradient,
- * prediction.  Each allocates its workspace once per call, never per batch,
+ * prediction.  Each uses the caller's workspace (or allocates one for the
+ * call), never allocating per batch,
  * and keeps no global state, so concurrent calls on different models are safe. */
 #include <stdlib.h>
 #include <string.h>
