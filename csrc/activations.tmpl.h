@@ -1,27 +1,28 @@
 /* Template: see instantiate.h.  x is (B, OUT) row-major. */
 
+#include "vexp.tmpl.h"
+
 static inline REAL SFX(logistic)(REAL z)
 {
-    /* Never exponentiate a large positive number. */
-    if (z >= 0) return (REAL)1 / ((REAL)1 + M(exp)(-z));
-    REAL e = M(exp)(z);
-    return e / ((REAL)1 + e);
+    /* exp of -|z| only: never exponentiate a large positive number */
+    const REAL e = SFX(vexp)(z >= 0 ? -z : z);
+    return z >= 0 ? (REAL)1 / ((REAL)1 + e) : e / ((REAL)1 + e);
 }
 
-static void SFX(softmax_rows)(REAL *x, const REAL *bias, int64_t n_rows, int n_cols)
+static inline void SFX(softmax_rows)(REAL *x, const REAL *bias, int64_t n_rows, int n_cols)
 {
     for (int64_t i = 0; i < n_rows; i++) {
-        REAL *row = x + i * n_cols;
+        REAL *restrict row = x + i * n_cols;
         REAL max = -INFINITY;
         for (int j = 0; j < n_cols; j++) {
             if (bias) row[j] += bias[j];
             if (row[j] > max) max = row[j];
         }
+        /* subtracting the max: no overflow; exponentials, then their sum,
+         * in separate loops so that the first vectorizes */
+        for (int j = 0; j < n_cols; j++) row[j] = SFX(vexp)(row[j] - max);
         REAL sum = 0;
-        for (int j = 0; j < n_cols; j++) {
-            row[j] = M(exp)(row[j] - max);  /* subtracting the max: no overflow */
-            sum += row[j];
-        }
+        for (int j = 0; j < n_cols; j++) sum += row[j];
         for (int j = 0; j < n_cols; j++) row[j] /= sum;
     }
 }
@@ -54,7 +55,7 @@ FM_SIMD_CLONES void SFX(fm_bias_activation)(REAL *x, const REAL *bias, int64_t n
             for (int j = 0; j < n_cols; j++) row[j] = row[j] <= 0 ? slope * row[j] : row[j];
             break;
         case FM_ACT_EXP:
-            for (int j = 0; j < n_cols; j++) row[j] = M(exp)(row[j]);
+            for (int j = 0; j < n_cols; j++) row[j] = SFX(vexp)(row[j]);
             break;
         }
     }

@@ -3,7 +3,8 @@
  *   REAL       the element type        SFX(name)  name_f32 / name_f64
  *   M(fn)      the math function of REAL (M(exp) is expf or exp)
  *   REAL_EPS   machine epsilon of REAL
- *   IREAL      the signed integer type of REAL's size */
+ *   IREAL      the signed integer type of REAL's size
+ *   REAL_IS_DOUBLE  1 for double, 0 for float (for #if) */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -13,21 +14,25 @@
 #define M(fn) fn##f
 #define REAL_EPS FLT_EPSILON
 #define IREAL int32_t
+#define REAL_IS_DOUBLE 0
 #include FM_TEMPLATE
 #undef REAL
 #undef SFX
 #undef M
 #undef REAL_EPS
 #undef IREAL
+#undef REAL_IS_DOUBLE
 
 #define REAL double
 #define SFX(name) name##_f64
 #define M(fn) fn
 #define REAL_EPS DBL_EPSILON
 #define IREAL int64_t
+#define REAL_IS_DOUBLE 1
 #include FM_TEMPLATE
 #undef REAL
 #undef SFX
 #undef M
 #undef REAL_EPS
 #undef IREAL
+#undef REAL_IS_DOUBLE
