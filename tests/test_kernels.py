@@ -429,3 +429,30 @@ def test_predict_no_hidden_layer_and_empty_input(dtype):
                  atol=100 * RTOL[dtype], what="single layer")
     empty = _engine.predict(net, params, np.zeros((0, 4), dtype))
     assert empty.shape == (0, 3)
+
+
+# ---- the engine's own exp (softmax, logistic, exp output) ----
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_exp_accuracy_over_the_whole_range(dtype):
+    """The branch-free exp is within 2 ulp of the exact value for normal
+    results, within one subnormal step below, and exact at the specials."""
+    info = np.finfo(dtype)
+    top = float(np.log(info.max))
+    rng = np.random.default_rng(30)
+    x = np.concatenate([rng.uniform(-1.05 * top - 20, 1.02 * top, 100_000),
+                        rng.uniform(-3, 3, 50_000)]).astype(dtype)
+    out = _engine.bias_activation(x[None, :].copy(), None, "exp")[0]
+    exact = np.exp(x.astype(np.longdouble))
+    with np.errstate(over="ignore"):
+        rounded = exact.astype(dtype)
+    normal = np.isfinite(rounded) & (rounded >= info.tiny)
+    ulps = np.abs(out[normal] - exact[normal]) / np.spacing(rounded[normal]).astype(np.longdouble)
+    assert ulps.max() <= 2, f"max error {float(ulps.max()):.2f} ulp"
+    below = rounded < info.tiny
+    step = np.abs(out[below] - exact[below]) / info.smallest_subnormal
+    assert step.max() <= 1, f"subnormal results off by {float(step.max()):.2f} steps"
+    assert np.all(out[~np.isfinite(rounded)] == np.inf)
+    specials = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0], dtype)
+    got = _engine.bias_activation(specials[None, :].copy(), None, "exp")[0]
+    np.testing.assert_array_equal(got, [np.inf, 0.0, np.nan, 1.0, 1.0])
