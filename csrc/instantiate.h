@@ -3,7 +3,7 @@
  *   REAL       the element type        SFX(name)  name_f32 / name_f64
  *   M(fn)      the math function of REAL (M(exp) is expf or exp)
  *   REAL_EPS   machine epsilon of REAL
- *   IREAL      the signed integer type of REAL's size
+ *   IREAL, UIREAL  the signed / unsigned integer types of REAL's size
  *   REAL_IS_DOUBLE  1 for double, 0 for float (for #if) */
 #include <float.h>
 #include <math.h>
@@ -14,6 +14,7 @@
 #define M(fn) fn##f
 #define REAL_EPS FLT_EPSILON
 #define IREAL int32_t
+#define UIREAL uint32_t
 #define REAL_IS_DOUBLE 0
 #include FM_TEMPLATE
 #undef REAL
@@ -21,6 +22,7 @@
 #undef M
 #undef REAL_EPS
 #undef IREAL
+#undef UIREAL
 #undef REAL_IS_DOUBLE
 
 #define REAL double
@@ -28,6 +30,7 @@
 #define M(fn) fn
 #define REAL_EPS DBL_EPSILON
 #define IREAL int64_t
+#define UIREAL uint64_t
 #define REAL_IS_DOUBLE 1
 #include FM_TEMPLATE
 #undef REAL
@@ -35,4 +38,5 @@
 #undef M
 #undef REAL_EPS
 #undef IREAL
+#undef UIREAL
 #undef REAL_IS_DOUBLE

@@ -23,10 +23,13 @@ static inline REAL SFX(vexp)(REAL x)
     xc = xc < lo ? lo : xc;
     /* k = round(x / ln2): adding 1.5 * 2^mantissa_bits puts it in the low bits */
     REAL kd = xc * log2e + shifter;
-    IREAL kbits, shifter_bits;
+    UIREAL kbits, shifter_bits;
     memcpy(&kbits, &kd, sizeof kbits);
     memcpy(&shifter_bits, &shifter, sizeof shifter_bits);
-    const IREAL k = kbits - shifter_bits;
+    /* unsigned difference, then clamped: a NaN x gives garbage bits here (its
+     * result is NaN anyway), which must not overflow the shifts below */
+    IREAL k = (IREAL)(kbits - shifter_bits);
+    k = k < -1100 ? -1100 : (k > 1100 ? 1100 : k);
     kd -= shifter;
     const REAL r = (xc - kd * ln2_hi) - kd * ln2_lo;
 #if REAL_IS_DOUBLE
@@ -56,7 +59,8 @@ static inline REAL SFX(vexp)(REAL x)
 #endif
     /* 2^k = 2^k1 * 2^k2, each factor a normal number for k in [-1075, 1024] */
     const IREAL k1 = k / 2, k2 = k - k1;
-    const IREAL b1 = (k1 + bias) << mantissa_bits, b2 = (k2 + bias) << mantissa_bits;
+    const UIREAL b1 = (UIREAL)(k1 + bias) << mantissa_bits;
+    const UIREAL b2 = (UIREAL)(k2 + bias) << mantissa_bits;
     REAL s1, s2;
     memcpy(&s1, &b1, sizeof s1);
     memcpy(&s2, &b2, sizeof s2);
