@@ -46,7 +46,7 @@ FM_SIMD_CLONES void SFX(fm_bias_activation)(REAL *x, const REAL *bias, int64_t n
             for (int j = 0; j < n_cols; j++) row[j] = SFX(logistic)(row[j]);
             break;
         case FM_ACT_TANH:
-            for (int j = 0; j < n_cols; j++) row[j] = M(tanh)(row[j]);
+            for (int j = 0; j < n_cols; j++) row[j] = SFX(vtanh)(row[j]);
             break;
         case FM_ACT_RELU: /* zeroes x <= 0 only: NaN stays NaN, as in np.maximum */
             for (int j = 0; j < n_cols; j++) row[j] = row[j] <= 0 ? 0 : row[j];
