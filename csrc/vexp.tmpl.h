@@ -1,100 +1,49 @@
-/* Template: see instantiate.h.  exp(x) written so that loops over it
- * vectorize (no branches, no calls): x = k ln2 + r with |r| <= ln2 / 2,
- * exp(r) by its Taylor polynomial (degree 13 for double, 7 for float:
- * truncation below half an ulp), 2^k built in the exponent bits, in two
- * factors so that subnormal results round once.  Within about 2 ulp of the
- * exact value over the whole range; exp(+-inf) = inf / 0, NaN stays NaN. */
+/* Template: see instantiate.h.  exp, expm1 and tanh written so that loops
+ * over them vectorize (no branches, no calls).  All reduce x = k ln2 + r with
+ * |r| <= ln2 / 2, take expm1(r) from its Taylor polynomial (degree 13 for
+ * double, 7 for float: truncation below half an ulp) and build 2^k in the
+ * exponent bits.  Accuracy (tested against extended precision): exp within
+ * 2 ulp, tanh within 3 ulp; specials and NaN as in C99. */
 
-static inline REAL SFX(vexp)(REAL x)
-{
 #if REAL_IS_DOUBLE
-    const REAL hi = 709.782712893384, lo = -745.1332191019412;
-    const REAL shifter = 0x1.8p52, ln2_hi = 0x1.62e42fee00000p-1, ln2_lo = 0x1.a39ef35793c76p-33;
-    const int mantissa_bits = 52;
-    const IREAL bias = 1023;
+#define VEXP_SHIFTER 0x1.8p52 /* 1.5 * 2^52: adding it rounds to an integer */
+#define VEXP_LN2_HI 0x1.62e42fee00000p-1
+#define VEXP_LN2_LO 0x1.a39ef35793c76p-33
+#define VEXP_MANTISSA_BITS 52
+#define VEXP_EXPONENT_BIAS 1023
+#define VEXP_OVERFLOW 709.782712893384    /* above: exp(x) = inf */
+#define VEXP_UNDERFLOW -745.1332191019412 /* below: exp(x) = 0 */
+#define VEXP_MINUS_ONE -40.0              /* below: expm1(x) = -1 */
 #else
-    const REAL hi = 88.72283935546875f, lo = -103.97208404541015625f;
-    const REAL shifter = 0x1.8p23f, ln2_hi = 0x1.62e4p-1f, ln2_lo = 0x1.7f7d1cp-20f;
-    const int mantissa_bits = 23;
-    const IREAL bias = 127;
+#define VEXP_SHIFTER 0x1.8p23f
+#define VEXP_LN2_HI 0x1.62e4p-1f
+#define VEXP_LN2_LO 0x1.7f7d1cp-20f
+#define VEXP_MANTISSA_BITS 23
+#define VEXP_EXPONENT_BIAS 127
+#define VEXP_OVERFLOW 88.72283935546875f
+#define VEXP_UNDERFLOW -103.97208404541015625f
+#define VEXP_MINUS_ONE -20.0f
 #endif
-    const REAL log2e = (REAL)1.4426950408889634;
-    REAL xc = x > hi ? hi : x; /* NaN compares false and passes through */
-    xc = xc < lo ? lo : xc;
-    /* k = round(x / ln2): adding 1.5 * 2^mantissa_bits puts it in the low bits */
-    REAL kd = xc * log2e + shifter;
+
+/* r with x = k ln2 + r, |r| <= ln2 / 2; *k clamped to [k_min, k_max], the
+ * range a finite x can give (a NaN x gives garbage bits, which must not
+ * overflow the shifts of pow2 below; its result is NaN anyway). */
+static inline REAL SFX(exp_reduce)(REAL x, IREAL k_min, IREAL k_max, IREAL *k)
+{
+    const REAL shifter = VEXP_SHIFTER;
+    REAL kd = x * (REAL)1.4426950408889634 + shifter;
     UIREAL kbits, shifter_bits;
     memcpy(&kbits, &kd, sizeof kbits);
     memcpy(&shifter_bits, &shifter, sizeof shifter_bits);
-    /* unsigned difference, then clamped: a NaN x gives garbage bits here (its
-     * result is NaN anyway), which must not overflow the shifts below */
-    IREAL k = (IREAL)(kbits - shifter_bits);
-    k = k < -1100 ? -1100 : (k > 1100 ? 1100 : k);
+    const IREAL k_raw = (IREAL)(kbits - shifter_bits);
+    *k = k_raw < k_min ? k_min : (k_raw > k_max ? k_max : k_raw);
     kd -= shifter;
-    const REAL r = (xc - kd * ln2_hi) - kd * ln2_lo;
-#if REAL_IS_DOUBLE
-    REAL p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-#else
-    REAL p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-#endif
-    /* 2^k = 2^k1 * 2^k2, each factor a normal number for k in [-1075, 1024] */
-    const IREAL k1 = k / 2, k2 = k - k1;
-    const UIREAL b1 = (UIREAL)(k1 + bias) << mantissa_bits;
-    const UIREAL b2 = (UIREAL)(k2 + bias) << mantissa_bits;
-    REAL s1, s2;
-    memcpy(&s1, &b1, sizeof s1);
-    memcpy(&s2, &b2, sizeof s2);
-    const REAL result = p * s1 * s2;
-    return x > hi ? (REAL)INFINITY : (x < lo ? (REAL)0 : result);
+    return (x - kd * VEXP_LN2_HI) - kd * VEXP_LN2_LO;
 }
 
-/* exp(x) - 1 for x <= 0, accurate near 0 (no cancellation): with
- * x = k ln2 + r, expm1(x) = 2^k expm1(r) + (2^k - 1), expm1(r) by its
- * Taylor polynomial without the constant term.  Below -40 (double) / -20
- * (float) the result is -1 to the last bit.  For tanh. */
-static inline REAL SFX(vexpm1_nonpositive)(REAL x)
+/* expm1(r) for |r| <= ln2 / 2: Taylor polynomial without the constant term */
+static inline REAL SFX(expm1_reduced)(REAL r)
 {
-#if REAL_IS_DOUBLE
-    const REAL lo = -40.0;
-    const REAL shifter = 0x1.8p52, ln2_hi = 0x1.62e42fee00000p-1, ln2_lo = 0x1.a39ef35793c76p-33;
-    const int mantissa_bits = 52;
-    const IREAL bias = 1023;
-#else
-    const REAL lo = -20.0f;
-    const REAL shifter = 0x1.8p23f, ln2_hi = 0x1.62e4p-1f, ln2_lo = 0x1.7f7d1cp-20f;
-    const int mantissa_bits = 23;
-    const IREAL bias = 127;
-#endif
-    const REAL log2e = (REAL)1.4426950408889634;
-    const REAL xc = x < lo ? lo : x; /* NaN passes through */
-    REAL kd = xc * log2e + shifter;
-    UIREAL kbits, shifter_bits;
-    memcpy(&kbits, &kd, sizeof kbits);
-    memcpy(&shifter_bits, &shifter, sizeof shifter_bits);
-    IREAL k = (IREAL)(kbits - shifter_bits);
-    k = k < -100 ? -100 : (k > 0 ? 0 : k); /* only a NaN x leaves [-58, 0] */
-    kd -= shifter;
-    const REAL r = (xc - kd * ln2_hi) - kd * ln2_lo;
 #if REAL_IS_DOUBLE
     REAL q = 1.0 / 6227020800.0;
     q = q * r + 1.0 / 479001600.0;
@@ -108,7 +57,6 @@ static inline REAL SFX(vexpm1_nonpositive)(REAL x)
     q = q * r + 1.0 / 24.0;
     q = q * r + 1.0 / 6.0;
     q = q * r + 0.5;
-    q = q * r * r + r;
 #else
     REAL q = 1.0f / 5040.0f;
     q = q * r + 1.0f / 720.0f;
@@ -116,12 +64,42 @@ static inline REAL SFX(vexpm1_nonpositive)(REAL x)
     q = q * r + 1.0f / 24.0f;
     q = q * r + 1.0f / 6.0f;
     q = q * r + 0.5f;
-    q = q * r * r + r;
 #endif
-    const UIREAL bits = (UIREAL)(k + bias) << mantissa_bits;
-    REAL scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return scale * q + (scale - 1);
+    return q * r * r + r;
+}
+
+/* 2^k for k in the normal exponent range */
+static inline REAL SFX(pow2)(IREAL k)
+{
+    const UIREAL bits = (UIREAL)(k + VEXP_EXPONENT_BIAS) << VEXP_MANTISSA_BITS;
+    REAL p;
+    memcpy(&p, &bits, sizeof p);
+    return p;
+}
+
+static inline REAL SFX(vexp)(REAL x)
+{
+    const REAL hi = VEXP_OVERFLOW, lo = VEXP_UNDERFLOW;
+    REAL xc = x > hi ? hi : x; /* NaN compares false and passes through */
+    xc = xc < lo ? lo : xc;
+    IREAL k;
+    const REAL r = SFX(exp_reduce)(xc, -1100, 1100, &k);
+    const REAL p = 1 + SFX(expm1_reduced)(r);
+    /* 2^k in two normal factors, so that subnormal results round once */
+    const IREAL k1 = k / 2;
+    const REAL result = p * SFX(pow2)(k1) * SFX(pow2)(k - k1);
+    return x > hi ? (REAL)INFINITY : (x < lo ? (REAL)0 : result);
+}
+
+/* expm1(x) for x <= 0: 2^k expm1(r) + (2^k - 1), no cancellation near 0. */
+static inline REAL SFX(vexpm1_nonpositive)(REAL x)
+{
+    const REAL lo = VEXP_MINUS_ONE;
+    const REAL xc = x < lo ? lo : x; /* NaN passes through */
+    IREAL k;
+    const REAL r = SFX(exp_reduce)(xc, -100, 0, &k);
+    const REAL scale = SFX(pow2)(k);
+    return scale * SFX(expm1_reduced)(r) + (scale - 1);
 }
 
 /* tanh(z) = sign(z) * -t / (t + 2), t = expm1(-2|z|): no overflow, no
@@ -131,3 +109,12 @@ static inline REAL SFX(vtanh)(REAL z)
     const REAL t = SFX(vexpm1_nonpositive)(-2 * M(fabs)(z));
     return M(copysign)(-t / (t + 2), z);
 }
+
+#undef VEXP_SHIFTER
+#undef VEXP_LN2_HI
+#undef VEXP_LN2_LO
+#undef VEXP_MANTISSA_BITS
+#undef VEXP_EXPONENT_BIAS
+#undef VEXP_OVERFLOW
+#undef VEXP_UNDERFLOW
+#undef VEXP_MINUS_ONE
