@@ -5,7 +5,6 @@ the GIL is released while the engine runs.
 
 Cases that could crash the interpreter if the engine were wrong run in a
 subprocess, whose exit status is checked."""
-import os
 import pickle
 import signal
 import subprocess
