@@ -15,7 +15,11 @@ import pytest
 import scipy.sparse as sp
 import sklearn.neural_network as sk_nn
 from sklearn.base import clone
-from sklearn.datasets import make_classification, make_multilabel_classification
+from sklearn.datasets import (
+    load_iris,
+    make_classification,
+    make_multilabel_classification,
+)
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -712,3 +716,15 @@ def test_cross_val_score(name):
     np.testing.assert_allclose(fm, sk, rtol=1e-9)
     if name == "MLPClassifier":
         assert fm.mean() > 0.5
+
+
+def test_pickle_keeps_fitted_shapes_after_set_params():
+    """The pickle stores the fitted layer shapes: changing hidden_layer_sizes
+    after fit (without refitting) must not garble the loaded weights."""
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(7,), max_iter=20, random_state=0).fit(X, y)
+    expected = clf.predict_proba(X)
+    clf.set_params(hidden_layer_sizes=(3, 2))
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert [c.shape for c in loaded.coefs_] == [(4, 7), (7, 3)]
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)

@@ -229,6 +229,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         state = dict(super().__getstate__())  # a copy: never edit the live __dict__
         if "coefs_" in state:
             state["_params"] = self._packed_params()
+            # the fitted shapes (hidden_layer_sizes may have been set since)
+            state["_layer_units"] = self._layer_units()
             # views of _params: rebuilt on load, so they stay views
             del state["coefs_"], state["intercepts_"]
         state["_fastmlp_pickle_version"] = PICKLE_FORMAT_VERSION
@@ -250,14 +252,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 "(or load it with the version that saved it)."
             )
         params = state.pop("_params", None)
+        units = state.pop("_layer_units", None)
         super().__setstate__(state)
         if params is not None:
-            self._set_params_vector(params, self._units_from_state())
-
-    def _units_from_state(self):
-        hidden = self.hidden_layer_sizes
-        hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
-        return [self.n_features_in_] + [int(h) for h in hidden] + [self.n_outputs_]
+            self._set_params_vector(params, units)
 
     # ------------------------------------------------------------------
     # Forward pass
