@@ -223,9 +223,8 @@ def train_epoch(net, params, opt, X, y, sample_weight, order, batch_size):
     return loss_sum
 
 
-def make_problem(loss, n_samples, n_features, n_outputs, dtype, rng):
-    """Inputs and targets valid for `loss`."""
-    X = rng.standard_normal((n_samples, n_features)).astype(dtype)
+def make_targets(loss, n_samples, n_outputs, dtype, rng):
+    """C-contiguous targets (n_samples, n_outputs) valid for `loss`."""
     if loss == "squared_error":
         y = rng.standard_normal((n_samples, n_outputs))
     elif loss == "cross_entropy":
@@ -236,7 +235,13 @@ def make_problem(loss, n_samples, n_features, n_outputs, dtype, rng):
         y = rng.poisson(1.5, (n_samples, n_outputs)).astype(float)
     else:
         raise ValueError(loss)
-    return X, y.astype(dtype)
+    return np.ascontiguousarray(y, dtype)
+
+
+def make_problem(loss, n_samples, n_features, n_outputs, dtype, rng):
+    """Inputs and targets valid for `loss`."""
+    X = rng.standard_normal((n_samples, n_features)).astype(dtype)
+    return X, make_targets(loss, n_samples, n_outputs, dtype, rng)
 
 
 def init_params(net, dtype, rng, scale=0.5):

@@ -95,18 +95,6 @@ def networks(draw):
     return net, dtype
 
 
-def _targets(loss, n, n_outputs, rng, dtype):
-    if loss == "squared_error":
-        y = rng.standard_normal((n, n_outputs))
-    elif loss == "cross_entropy":
-        y = np.eye(n_outputs)[rng.integers(0, n_outputs, n)]
-    elif loss == "binary_cross_entropy":
-        y = rng.integers(0, 2, (n, n_outputs)).astype(float)
-    else:
-        y = rng.poisson(1.5, (n, n_outputs)).astype(float)
-    return np.ascontiguousarray(y, dtype)
-
-
 @st.composite
 def problems(draw, min_rows=0):
     """A network, parameters, X (dense or CSR, maybe with empty rows and
@@ -132,7 +120,7 @@ def problems(draw, min_rows=0):
                 X.indices[lo:hi] = X.indices[lo:hi][::-1].copy()
                 X.data[lo:hi] = X.data[lo:hi][::-1].copy()
     rng = np.random.default_rng(draw(st.integers(0, 999)))
-    y = _targets(net.loss, n, net.n_outputs, rng, dtype)
+    y = ref.make_targets(net.loss, n, net.n_outputs, dtype, rng)
     sw = None
     if draw(st.booleans()) and n:
         sw = rng.uniform(0.1, 3.0, n).astype(dtype)
