@@ -254,8 +254,7 @@ def test_parity_saturated_outputs(task):
 # ---------------------------------------------------------------------------
 # Early stopping and stopping on the training loss
 
-@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel",
-                                  "regression", "multioutput", "poisson"])
+@pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_parity_early_stopping(solver, task):
     cls_name, X, y = DATA[task]
@@ -318,8 +317,7 @@ def test_parity_sample_weight_early_stopping(task):
 # ---------------------------------------------------------------------------
 # partial_fit and warm_start
 
-@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel",
-                                  "regression", "multioutput", "poisson"])
+@pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_parity_partial_fit_sequence(solver, task):
     cls_name, X, y = DATA[task]
