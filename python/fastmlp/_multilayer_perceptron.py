@@ -175,12 +175,22 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         # reports but sums over them in the gradient.
         return "squared_error", 1.0 / self.n_outputs_
 
+    def _hidden_activations(self):
+        """One activation name per hidden layer of the fitted network."""
+        return [self.activation] * (len(self.coefs_) - 1)
+
+    def _inference_layers(self):
+        """(coef, intercept, activation name) per layer, as predict applies
+        them: what an exporter (fastmlp.to_onnx) needs to rebuild the model."""
+        activations = self._hidden_activations() + [self.out_activation_]
+        return list(zip(self.coefs_, self.intercepts_, activations))
+
     def _network(self):
         units = self._layer_units()
         loss, data_loss_scale = self._engine_loss()
         return _engine.Network(
             units,
-            [self.activation] * (len(units) - 2),
+            self._hidden_activations(),
             loss,
             alpha=float(self.alpha),
             data_loss_scale=data_loss_scale,
