@@ -9,6 +9,24 @@ static inline REAL SFX(logistic)(REAL z)
     return z >= 0 ? (REAL)1 / ((REAL)1 + e) : e / ((REAL)1 + e);
 }
 
+/* GELU's tanh approximation: 0.5 z (1 + tanh(u)), u = sqrt(2/pi) (z + c z^3) */
+#define GELU_SQRT_2_OVER_PI 0.7978845608028654
+#define GELU_CUBIC 0.044715
+
+static inline REAL SFX(gelu)(REAL z)
+{
+    const REAL u = (REAL)GELU_SQRT_2_OVER_PI * (z + (REAL)GELU_CUBIC * z * z * z);
+    return (REAL)0.5 * z * (1 + SFX(vtanh)(u));
+}
+
+static inline REAL SFX(gelu_derivative)(REAL z)
+{
+    const REAL u = (REAL)GELU_SQRT_2_OVER_PI * (z + (REAL)GELU_CUBIC * z * z * z);
+    const REAL t = SFX(vtanh)(u);
+    const REAL du = (REAL)GELU_SQRT_2_OVER_PI * (1 + 3 * (REAL)GELU_CUBIC * z * z);
+    return (REAL)0.5 * (1 + t) + (REAL)0.5 * z * (1 - t * t) * du;
+}
+
 static inline void SFX(softmax_rows)(REAL *x, const REAL *bias, int64_t n_rows, int n_cols)
 {
     for (int64_t i = 0; i < n_rows; i++) {
@@ -57,6 +75,16 @@ FM_SIMD_CLONES void SFX(fm_bias_activation)(REAL *x, const REAL *bias, int64_t n
         case FM_ACT_EXP:
             for (int j = 0; j < n_cols; j++) row[j] = SFX(vexp)(row[j]);
             break;
+        case FM_ACT_ELU:
+            for (int j = 0; j < n_cols; j++)
+                row[j] = row[j] > 0 ? row[j] : SFX(vexpm1_nonpositive)(row[j]);
+            break;
+        case FM_ACT_GELU:
+            for (int j = 0; j < n_cols; j++) row[j] = SFX(gelu)(row[j]);
+            break;
+        case FM_ACT_SWISH:
+            for (int j = 0; j < n_cols; j++) row[j] = row[j] * SFX(logistic)(row[j]);
+            break;
         }
     }
 }
@@ -84,7 +112,24 @@ FM_SIMD_CLONES void SFX(fm_activation_backward)(REAL *restrict delta, const REAL
     case FM_ACT_EXP:
         for (int64_t i = 0; i < n; i++) delta[i] *= a[i];
         break;
+    case FM_ACT_ELU: /* exp(z) - 1 + 1 = a + 1 for z <= 0 */
+        for (int64_t i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : delta[i] * (a[i] + 1);
+        break;
+    /* gelu and swish: a is the pre-activation z (their output does not
+     * determine their slope) */
+    case FM_ACT_GELU:
+        for (int64_t i = 0; i < n; i++) delta[i] *= SFX(gelu_derivative)(a[i]);
+        break;
+    case FM_ACT_SWISH:
+        for (int64_t i = 0; i < n; i++) {
+            const REAL s = SFX(logistic)(a[i]);
+            delta[i] *= s * (1 + a[i] * (1 - s));
+        }
+        break;
     }
     /* FM_ACT_SOFTMAX is only an output activation: its derivative is fused
      * into the cross-entropy delta (fm_loss_delta). */
 }
+
+#undef GELU_SQRT_2_OVER_PI
+#undef GELU_CUBIC

@@ -35,12 +35,51 @@ void fm_gemm_small_f64(int m, int n, int k, const double *a, int64_t a_row_strid
                        const double *bias, int activation, double slope);
 
 /* One update of params (P,) from raw gradient sums grad (P,) (optim.c): the
- * first n_weights entries are weights (L2 penalty alpha), all are divided
- * by sw_sum; grad itself is left unchanged. */
+ * first n_weights entries are weights (penalties alpha W + l1 sign(W)), all
+ * are divided by sw_sum; grad itself is left unchanged. */
 void fm_optimizer_update_f32(fm_optimizer *opt, float *params, const float *grad, int64_t n,
-                             int64_t n_weights, double alpha, double sw_sum);
+                             int64_t n_weights, double alpha, double l1, double sw_sum);
 void fm_optimizer_update_f64(fm_optimizer *opt, double *params, const double *grad, int64_t n,
-                             int64_t n_weights, double alpha, double sw_sum);
+                             int64_t n_weights, double alpha, double l1, double sw_sum);
+
+/* Dropout masks: a 32-bit integer hash (the "lowbias32" mixer) of the seed,
+ * the sample index and the unit, so a mask is a pure function of them:
+ * reproducible, the same in every batching, and cheap to recompute in the
+ * backward pass instead of stored.  A unit is dropped when the hash's top 24
+ * bits fall below round(rate * 2^24). */
+static inline uint32_t fm_mix32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+static inline uint32_t fm_dropout_row_key(uint64_t seed, int64_t sample)
+{
+    uint32_t key = fm_mix32((uint32_t)(seed >> 32) ^ 0x9e3779b9U);
+    key = fm_mix32(key ^ (uint32_t)seed);
+    key = fm_mix32(key ^ (uint32_t)((uint64_t)sample >> 32));
+    return fm_mix32(key ^ (uint32_t)sample);
+}
+
+static inline uint32_t fm_dropout_threshold(double rate)
+{
+    return (uint32_t)(rate * 16777216.0 + 0.5);
+}
+
+static inline int fm_dropout_unit_kept(uint32_t row_key, int64_t unit, uint32_t threshold)
+{
+    return (fm_mix32(row_key + (uint32_t)unit * 0x9e3779b9U) >> 8) >= threshold;
+}
+
+/* Activations whose derivative needs the pre-activation, not the output. */
+static inline int fm_activation_needs_input(int activation)
+{
+    return activation == FM_ACT_GELU || activation == FM_ACT_SWISH;
+}
 
 /* Seconds on a monotonic clock, for rate-limiting interrupt checks. */
 double fm_monotonic_seconds(void);

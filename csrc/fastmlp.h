@@ -12,7 +12,10 @@
  *
  * Parameter layout (shared by gradients and optimizer moments): the weight
  * matrices of all layers, each row-major (IN, OUT), then the bias vectors of
- * all layers.  This is the order of scikit-learn's coefs_ + intercepts_.
+ * all layers (the order of scikit-learn's coefs_ + intercepts_), then, for
+ * each batch-normalized hidden layer in order, its scale (gamma, OUT) and
+ * shift (beta, OUT).  The penalties (alpha, l1, weight decay) apply to the
+ * weights only.
  */
 #ifndef FASTMLP_H
 #define FASTMLP_H
@@ -27,7 +30,10 @@ typedef enum {
     FM_ACT_RELU = 3,
     FM_ACT_LEAKY_RELU = 4,
     FM_ACT_SOFTMAX = 5, /* row-wise; output layer only */
-    FM_ACT_EXP = 6      /* output layer of the Poisson loss */
+    FM_ACT_EXP = 6,     /* output layer of the Poisson loss */
+    FM_ACT_ELU = 7,     /* z > 0 ? z : exp(z) - 1 */
+    FM_ACT_GELU = 8,    /* 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) */
+    FM_ACT_SWISH = 9    /* z * logistic(z), also called SiLU */
 } fm_activation;
 
 /* Each loss has its canonical output activation (fm_loss_output_activation),
@@ -39,7 +45,12 @@ typedef enum {
     FM_LOSS_POISSON = 3             /* exp output, y log(y/a) - y + a */
 } fm_loss;
 
-typedef enum { FM_OPT_SGD = 0, FM_OPT_ADAM = 1, FM_OPT_RMSPROP = 2 } fm_optimizer_kind;
+typedef enum {
+    FM_OPT_SGD = 0,
+    FM_OPT_ADAM = 1,
+    FM_OPT_RMSPROP = 2,
+    FM_OPT_ADAMW = 3 /* Adam with decoupled weight decay */
+} fm_optimizer_kind;
 
 typedef enum {
     FM_OK = 0,
@@ -67,6 +78,25 @@ typedef struct {
      * cache blocking and threads pay there.  INFINITY: every product to the
      * small kernel; 0: every non-empty one to the BLAS. */
     double small_gemm_max;
+
+    /* ---- Regularizers beyond scikit-learn's (all off when zero / NULL) ---- */
+    double l1;                    /* L1 penalty: l1 * sum |W| / sum(sw) */
+    /* L - 1 rates in [0, 1): inverted dropout of each hidden layer's output
+     * while training.  Whether a unit is dropped is a hash of (dropout_seed,
+     * sample index, unit), so it does not depend on how rows are batched. */
+    const double *dropout;
+    uint64_t dropout_seed;
+    /* L - 1 flags: batch normalization between a hidden layer's affine map
+     * and its activation, batch statistics while training.  Training updates
+     * running_stats ((2 U,) of the parameters' dtype, U the batch-normalized
+     * units: running means, then running variances) as
+     * r := (1 - momentum) r + momentum * batch statistic (unbiased variance).
+     * Prediction does not take such a net: the bindings fold the running
+     * statistics into the weights first. */
+    const int *batch_norm;
+    double batch_norm_momentum;   /* in [0, 1] */
+    double batch_norm_eps;        /* > 0, added to the variance */
+    void *running_stats;
 } fm_net;
 
 #define FM_SMALL_GEMM_DEFAULT 4e6
@@ -92,6 +122,9 @@ typedef struct {
     int nesterov;                 /* sgd */
     double beta_1, beta_2;        /* adam; rmsprop's decay rate is beta_2 */
     double epsilon;               /* adam, rmsprop */
+    double weight_decay;          /* adamw: W *= 1 - learning_rate * weight_decay */
+    /* > 0: the gradient is scaled down to this Euclidean norm when longer */
+    double max_grad_norm;
     int64_t step;
     void *moment_1;               /* sgd: velocity, adam: first moment */
     void *moment_2;               /* adam, rmsprop: second moment */
@@ -123,6 +156,12 @@ int64_t fm_n_params(const fm_net *net);
 /* Offsets into the flat parameter vector of layer l's weights and biases. */
 int64_t fm_weight_offset(const fm_net *net, int layer);
 int64_t fm_bias_offset(const fm_net *net, int layer);
+/* Offset of hidden layer l's batch-norm scale (its shift follows), -1 if the
+ * layer has none; and the number of batch-normalized units (U). */
+int64_t fm_batch_norm_offset(const fm_net *net, int layer);
+int64_t fm_batch_norm_units(const fm_net *net);
+/* Inverted-dropout keep test for one unit: keep (1) or drop (0). */
+int fm_dropout_keep(uint64_t seed, int64_t sample, int64_t unit, double rate);
 /* FM_OK or FM_ERR_INVALID (sizes < 1, unknown activation or loss,
  * output activation not the loss's canonical one, negative slope, a
  * parameter count whose byte size overflows int64). */

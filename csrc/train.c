@@ -32,7 +32,7 @@ static int64_t total_layer_width(const fm_net *net)
 }
 
 /* Regions of a workspace block (train.tmpl.h). */
-enum { WS_REGIONS = 7 };
+enum { WS_REGIONS = 11 };
 
 #define FM_TEMPLATE "train.tmpl.h"
 #include "instantiate.h"

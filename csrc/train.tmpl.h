@@ -11,8 +11,34 @@ typedef struct {
     REAL *y;        /* (B, O) gathered targets */
     REAL *sw;       /* (B,) gathered sample weights */
     REAL *x;        /* (B, F) gathered dense rows; NULL for CSR input */
+    /* Only for nets that use them (NULL otherwise), laid out like acts: */
+    REAL *pre;      /* pre-activations of gelu / swish layers */
+    REAL *xhat;     /* normalized pre-activations of batch-norm layers */
+    REAL *dropped;  /* outputs after dropout: the next layer's input */
+    REAL *bn_stats; /* per unit: batch mean, then 1 / std (2 x total width) */
     void *owned;    /* the block when we allocated it */
 } SFX(workspace);
+
+static int SFX(has_batch_norm)(const fm_net *net, int layer)
+{
+    return fm_batch_norm_offset(net, layer) >= 0;
+}
+
+static double SFX(dropout_rate)(const fm_net *net, int layer)
+{
+    return net->dropout && layer < net->n_layers - 1 ? net->dropout[layer] : 0;
+}
+
+/* Which optional workspace regions the net needs. */
+static void SFX(needed_regions)(const fm_net *net, int *pre, int *bn, int *dropout)
+{
+    *pre = *bn = *dropout = 0;
+    for (int l = 0; l < net->n_layers - 1; l++) {
+        *pre |= fm_activation_needs_input(net->activations[l]);
+        *bn |= SFX(has_batch_norm)(net, l);
+        *dropout |= SFX(dropout_rate)(net, l) > 0;
+    }
+}
 
 /* Byte offsets of the regions in the block (64-byte aligned), in the order
  * of the struct; returns the block's size, -1 on overflow. */
@@ -27,9 +53,13 @@ static int64_t SFX(workspace_layout)(const fm_net *net, int max_rows, int dense,
     }
     if (total_layer_width(net) > INT64_MAX / 4 / rows) return -1;
     const int64_t n_features = net->layer_sizes[0], n_outputs = net->layer_sizes[net->n_layers];
+    const int64_t width = total_layer_width(net);
+    int pre, bn, dropout;
+    SFX(needed_regions)(net, &pre, &bn, &dropout);
     const int64_t counts[WS_REGIONS] = {
-        rows * total_layer_width(net), rows * total_layer_width(net), max_weights,
-        fm_n_params(net), rows * n_outputs, rows, dense ? rows * n_features : 0};
+        rows * width, rows * width, max_weights, fm_n_params(net), rows * n_outputs, rows,
+        dense ? rows * n_features : 0, pre ? rows * width : 0, bn ? rows * width : 0,
+        dropout ? rows * width : 0, bn ? 2 * width : 0};
     int64_t offset = 0;
     for (int r = 0; r < WS_REGIONS; r++) {
         offset = (offset + 63) / 64 * 64;
@@ -72,6 +102,12 @@ static int SFX(workspace_init)(SFX(workspace) *ws, const fm_net *net, const fm_i
     ws->y = (REAL *)(base + offsets[4]);
     ws->sw = (REAL *)(base + offsets[5]);
     ws->x = dense ? (REAL *)(base + offsets[6]) : NULL;
+    int pre, bn, dropout;
+    SFX(needed_regions)(net, &pre, &bn, &dropout);
+    ws->pre = pre ? (REAL *)(base + offsets[7]) : NULL;
+    ws->xhat = bn ? (REAL *)(base + offsets[8]) : NULL;
+    ws->dropped = dropout ? (REAL *)(base + offsets[9]) : NULL;
+    ws->bn_stats = bn ? (REAL *)(base + offsets[10]) : NULL;
     return FM_OK;
 }
 
@@ -97,13 +133,55 @@ static int SFX(check_input)(const fm_net *net, const fm_input *x)
     return FM_OK;
 }
 
+/* The input of layer l + 1: layer l's output, after dropout if any. */
+static REAL *SFX(layer_output)(const fm_net *net, int layer, int n_rows, SFX(workspace) *ws)
+{
+    REAL *base = SFX(dropout_rate)(net, layer) > 0 ? ws->dropped : ws->acts;
+    return base + SFX(layer_offset)(net, layer, n_rows);
+}
+
+/* Training forward of hidden layer l after its affine map, whose result z is
+ * in dst (B, OUT): batch norm, activation, dropout (each when configured).
+ * update_running: move the running statistics (training epochs only). */
+static void SFX(hidden_forward)(const fm_net *net, const REAL *params, int layer,
+                                const int64_t *rows, int64_t first_row, int n_rows,
+                                SFX(workspace) *ws, REAL *dst, int update_running)
+{
+    const int fan_out = net->layer_sizes[layer + 1], act = net->activations[layer];
+    const int64_t offset = SFX(layer_offset)(net, layer, n_rows);
+    const int64_t units_before = SFX(layer_offset)(net, layer, 1);
+    const int64_t bn_offset = fm_batch_norm_offset(net, layer);
+    if (bn_offset >= 0) {
+        const REAL *gamma = params + bn_offset, *beta = gamma + fan_out;
+        REAL *mean = NULL, *var = NULL;
+        if (update_running) {
+            /* this layer's units among all batch-normalized units */
+            const int64_t unit = (bn_offset - fm_bias_offset(net, net->n_layers)) / 2;
+            mean = (REAL *)net->running_stats + unit;
+            var = mean + fm_batch_norm_units(net);
+        }
+        SFX(fm_batch_norm_forward)(dst, ws->xhat + offset, ws->bn_stats + 2 * units_before,
+                                   gamma, beta, n_rows, fan_out, net->batch_norm_eps, mean,
+                                   var, net->batch_norm_momentum);
+    }
+    if (fm_activation_needs_input(act))
+        memcpy(ws->pre + offset, dst, sizeof(REAL) * (size_t)n_rows * (size_t)fan_out);
+    if (bn_offset >= 0 || fm_activation_needs_input(act))
+        SFX(fm_bias_activation)(dst, NULL, n_rows, fan_out, act, net->leaky_relu_slope);
+    const double rate = SFX(dropout_rate)(net, layer);
+    if (rate > 0)
+        SFX(fm_dropout)(ws->dropped + offset, dst, n_rows, fan_out, rows, first_row,
+                        units_before, net->dropout_seed, rate);
+}
+
 /* Forward pass over n_rows rows.  The rows are x_rows (dense, (B, F)) or,
  * for CSR input, rows / first_row of x.  Training keeps each layer's output in
  * ws->acts, and the output layer's pre-activation in its ws->deltas block for
- * the loss; prediction (out != NULL) ping-pongs and writes the output to out. */
+ * the loss; prediction (out != NULL; no batch norm, no dropout) ping-pongs
+ * and writes the output to out. */
 static void SFX(forward)(const fm_net *net, const REAL *params, const fm_input *x,
                          const REAL *x_rows, const int64_t *rows, int64_t first_row,
-                         int n_rows, SFX(workspace) *ws, REAL *out)
+                         int n_rows, SFX(workspace) *ws, REAL *out, int update_running)
 {
     const int L = net->n_layers;
     const REAL *inp = x_rows;
@@ -117,7 +195,11 @@ static void SFX(forward)(const fm_net *net, const REAL *params, const fm_input *
             dst = is_output ? out : (l % 2 ? ws->deltas : ws->acts);
         else
             dst = (is_output ? ws->deltas : ws->acts) + SFX(layer_offset)(net, l, n_rows);
-        if (is_output && !out) act = FM_ACT_IDENTITY; /* keep z, activate below */
+        /* the output layer keeps z (activated below); layers with batch norm
+         * or an activation that needs z get z (hidden_forward goes on) */
+        const int later = !out && (is_output || SFX(has_batch_norm)(net, l) ||
+                                   fm_activation_needs_input(act));
+        if (later) act = FM_ACT_IDENTITY;
         if (l == 0 && x->csr_data)
             SFX(fm_csr_dense_forward)(dst, x, rows, first_row, w, b, n_rows, fan_out, act,
                                       net->leaky_relu_slope);
@@ -129,13 +211,41 @@ static void SFX(forward)(const fm_net *net, const REAL *params, const fm_input *
             memcpy(a, dst, sizeof(REAL) * (size_t)n_rows * (size_t)fan_out);
             SFX(fm_bias_activation)(a, NULL, n_rows, fan_out, net->activations[l],
                                     net->leaky_relu_slope);
+        } else if (!out) {
+            SFX(hidden_forward)(net, params, l, rows, first_row, n_rows, ws, dst,
+                                update_running);
+            dst = SFX(layer_output)(net, l, n_rows, ws);
         }
         inp = dst;
     }
 }
 
-/* Backward pass after forward(training): raw gradient sums (no L2, not
- * divided by the weight sum) into grad.  Returns sum_i sw_i * loss_i. */
+/* Backward of hidden layer l, from delta = d loss / d (its output after
+ * dropout) to d loss / d z, collecting the batch-norm gradients. */
+static void SFX(hidden_backward)(const fm_net *net, const REAL *params, int layer,
+                                 const int64_t *rows, int64_t first_row, int n_rows,
+                                 SFX(workspace) *ws, REAL *delta, REAL *grad)
+{
+    const int fan_out = net->layer_sizes[layer + 1], act = net->activations[layer];
+    const int64_t offset = SFX(layer_offset)(net, layer, n_rows);
+    const int64_t units_before = SFX(layer_offset)(net, layer, 1);
+    const double rate = SFX(dropout_rate)(net, layer);
+    if (rate > 0) /* the same mask, so dropped units pass no gradient */
+        SFX(fm_dropout)(delta, delta, n_rows, fan_out, rows, first_row, units_before,
+                        net->dropout_seed, rate);
+    const REAL *slope_from = (fm_activation_needs_input(act) ? ws->pre : ws->acts) + offset;
+    SFX(fm_activation_backward)(delta, slope_from, (int64_t)n_rows * fan_out, act,
+                                net->leaky_relu_slope);
+    const int64_t bn_offset = fm_batch_norm_offset(net, layer);
+    if (bn_offset >= 0)
+        SFX(fm_batch_norm_backward)(delta, ws->xhat + offset,
+                                    ws->bn_stats + 2 * units_before + fan_out,
+                                    params + bn_offset, n_rows, fan_out, grad + bn_offset,
+                                    grad + bn_offset + fan_out);
+}
+
+/* Backward pass after forward(training): raw gradient sums (no penalties,
+ * not divided by the weight sum) into grad.  Returns sum_i sw_i * loss_i. */
 static double SFX(backward)(const fm_net *net, const REAL *params, const fm_input *x,
                             const REAL *x_rows, const int64_t *rows, int64_t first_row,
                             const REAL *y, const REAL *sw, int n_rows, SFX(workspace) *ws,
@@ -160,43 +270,47 @@ static double SFX(backward)(const fm_net *net, const REAL *params, const fm_inpu
                                        net->small_gemm_max, NULL);
         } else {
             REAL *dinp = ws->deltas + SFX(layer_offset)(net, l - 1, n_rows);
-            const REAL *inp = ws->acts + SFX(layer_offset)(net, l - 1, n_rows);
+            const REAL *inp = SFX(layer_output)(net, l - 1, n_rows, ws);
             SFX(fm_dense_backward)(dinp, dw, db, dout, inp, w, n_rows, fan_in, fan_out,
                                    net->small_gemm_max, ws->weight_t);
-            SFX(fm_activation_backward)(dinp, inp, (int64_t)n_rows * fan_in,
-                                        net->activations[l - 1], net->leaky_relu_slope);
+            SFX(hidden_backward)(net, params, l - 1, rows, first_row, n_rows, ws, dinp, grad);
         }
     }
     return data_loss;
 }
 
-/* Sum of the squared weights (the L2 term's), 0 without a penalty. */
-static double SFX(weights_sum_sq)(const fm_net *net, const REAL *params)
+/* The penalty 0.5 * alpha * sum W^2 + l1 * sum |W| (0 without penalties). */
+static double SFX(penalty)(const fm_net *net, const REAL *params)
 {
-    if (net->alpha == 0) return 0;
+    if (net->alpha == 0 && net->l1 == 0) return 0;
     const int64_t n_weights = fm_weight_offset(net, net->n_layers);
-    double sum_sq = 0;
-    for (int64_t i = 0; i < n_weights; i++) sum_sq += (double)params[i] * params[i];
-    return sum_sq;
+    double sum_sq = 0, sum_abs = 0;
+    for (int64_t i = 0; i < n_weights; i++) {
+        sum_sq += (double)params[i] * params[i];
+        sum_abs += M(fabs)(params[i]);
+    }
+    return 0.5 * net->alpha * sum_sq + net->l1 * sum_abs;
 }
 
-/* The reported loss: scaled data term plus 0.5 * alpha * sum W^2, both over
- * the sample-weight sum (scikit-learn's definition). */
+/* The reported loss: scaled data term plus the penalty, both over the
+ * sample-weight sum (scikit-learn's definition). */
 static double SFX(total_loss)(const fm_net *net, const REAL *params, double data_loss,
                               double sw_sum)
 {
-    return data_loss / sw_sum * net->data_loss_scale +
-           0.5 * net->alpha * SFX(weights_sum_sq)(net, params) / sw_sum;
+    return data_loss / sw_sum * net->data_loss_scale + SFX(penalty)(net, params) / sw_sum;
 }
 
-/* grad := (grad + alpha * W) / sw_sum for weights, grad / sw_sum for biases
- * (scikit-learn's order of operations). */
+/* grad := (grad + alpha * W + l1 * sign(W)) / sw_sum for weights, grad /
+ * sw_sum for the others (scikit-learn's order of operations). */
 static void SFX(finish_gradient)(const fm_net *net, const REAL *restrict params,
                                  REAL *restrict grad, double sw_sum)
 {
     const int64_t n_weights = fm_weight_offset(net, net->n_layers), n = fm_n_params(net);
-    const REAL alpha = (REAL)net->alpha, scale = (REAL)sw_sum;
-    for (int64_t i = 0; i < n_weights; i++) grad[i] = (grad[i] + alpha * params[i]) / scale;
+    const REAL alpha = (REAL)net->alpha, l1 = (REAL)net->l1, scale = (REAL)sw_sum;
+    for (int64_t i = 0; i < n_weights; i++) {
+        const REAL sign = (REAL)((params[i] > 0) - (params[i] < 0));
+        grad[i] = (grad[i] + alpha * params[i] + l1 * sign) / scale;
+    }
     for (int64_t i = n_weights; i < n; i++) grad[i] /= scale;
 }
 
@@ -218,11 +332,14 @@ int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
     if (fm_check_net(net) != FM_OK || SFX(check_input)(net, x) != FM_OK || batch_size < 1 ||
         n_order < 0 || !params || !opt || !y || !order)
         return FM_ERR_INVALID;
+    const int adam_like = opt->kind == FM_OPT_ADAM || opt->kind == FM_OPT_ADAMW;
     if ((opt->kind == FM_OPT_SGD && !opt->moment_1) ||
-        (opt->kind == FM_OPT_ADAM && (!opt->moment_1 || !opt->moment_2)) ||
+        (adam_like && (!opt->moment_1 || !opt->moment_2)) ||
         (opt->kind == FM_OPT_RMSPROP && !opt->moment_2) ||
-        opt->kind < FM_OPT_SGD || opt->kind > FM_OPT_RMSPROP)
+        opt->kind < FM_OPT_SGD || opt->kind > FM_OPT_ADAMW || !(opt->max_grad_norm >= 0) ||
+        !(opt->weight_decay >= 0))
         return FM_ERR_INVALID;
+    if (fm_batch_norm_units(net) > 0 && !net->running_stats) return FM_ERR_INVALID;
     for (int64_t i = 0; i < n_order; i++)
         if (order[i] < 0 || order[i] >= x->n_rows) return FM_ERR_INVALID;
     if (n_order == 0) return FM_OK;
@@ -266,14 +383,15 @@ int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
             yb = ws.y;
             swb = sw ? ws.sw : NULL;
         }
-        SFX(forward)(net, params, x, xb, rows, 0, n_rows, &ws, NULL);
+        SFX(forward)(net, params, x, xb, rows, 0, n_rows, &ws, NULL, 1);
         double data_loss = SFX(backward)(net, params, x, xb, rows, 0, yb, swb, n_rows, &ws,
                                          ws.grad);
         double sw_sum = swb ? SFX(sum)(swb, n_rows) : (double)n_rows;
         *loss_sum += SFX(total_loss)(net, params, data_loss, sw_sum) * n_rows;
         /* the gradient's scaling and L2 term are applied inside the update */
         SFX(fm_optimizer_update)(opt, params, ws.grad, n_params,
-                                 fm_weight_offset(net, net->n_layers), net->alpha, sw_sum);
+                                 fm_weight_offset(net, net->n_layers), net->alpha, net->l1,
+                                 sw_sum);
         if (interrupted(interrupt, interrupt_ctx, &last_check)) {
             status = FM_ERR_INTERRUPTED;
             break;
@@ -296,6 +414,8 @@ int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
     const int64_t n_samples = x->n_rows, n_params = fm_n_params(net);
     const int64_t n_features = x->n_cols, n_outputs = net->layer_sizes[net->n_layers];
     const int max_rows = (int)(chunk_rows < n_samples ? chunk_rows : (n_samples ? n_samples : 1));
+    /* batch statistics are over all samples: they must fit one chunk */
+    if (fm_batch_norm_units(net) > 0 && n_samples > max_rows) return FM_ERR_INVALID;
     SFX(workspace) ws;
     if (SFX(workspace_init)(&ws, net, x, max_rows, workspace, workspace_bytes) != FM_OK)
         return FM_ERR_NOMEM;
@@ -311,7 +431,7 @@ int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
         const REAL *xb = x_dense ? x_dense + start * n_features : NULL;
         const REAL *swb = sw ? sw + start : NULL;
         REAL *chunk_grad = several_chunks ? ws.grad : grad;
-        SFX(forward)(net, params, x, xb, NULL, start, n_rows, &ws, NULL);
+        SFX(forward)(net, params, x, xb, NULL, start, n_rows, &ws, NULL, 0);
         data_loss += SFX(backward)(net, params, x, xb, NULL, start, y + start * n_outputs,
                                    swb, n_rows, &ws, chunk_grad);
         if (several_chunks)
@@ -335,7 +455,7 @@ int SFX(fm_predict)(const fm_net *net, const REAL *params, const fm_input *x,
                     fm_interrupt_fn interrupt, void *interrupt_ctx)
 {
     if (fm_check_net(net) != FM_OK || SFX(check_input)(net, x) != FM_OK || chunk_rows < 1 ||
-        !params || !out)
+        !params || !out || fm_batch_norm_units(net) > 0)
         return FM_ERR_INVALID;
     const int64_t n_samples = x->n_rows;
     const int64_t n_features = x->n_cols, n_outputs = net->layer_sizes[net->n_layers];
@@ -350,7 +470,7 @@ int SFX(fm_predict)(const fm_net *net, const REAL *params, const fm_input *x,
     for (int64_t start = 0; start < n_samples; start += max_rows) {
         const int n_rows = (int)(n_samples - start < max_rows ? n_samples - start : max_rows);
         const REAL *xb = x_dense ? x_dense + start * n_features : NULL;
-        SFX(forward)(net, params, x, xb, NULL, start, n_rows, &ws, out + start * n_outputs);
+        SFX(forward)(net, params, x, xb, NULL, start, n_rows, &ws, out + start * n_outputs, 0);
         if (interrupted(interrupt, interrupt_ctx, &last_check)) {
             status = FM_ERR_INTERRUPTED;
             break;

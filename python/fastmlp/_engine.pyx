@@ -6,7 +6,7 @@ ValueError before the engine touches memory; the engine then runs with the
 GIL released.  Arrays are float32 or float64; all arrays of one call share the
 dtype of the parameter vector.  Sparse input is a scipy.sparse CSR matrix.
 """
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from cpython.exc cimport PyErr_CheckSignals
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -23,6 +23,13 @@ cdef extern from "fastmlp.h" nogil:
         double alpha
         double data_loss_scale
         double small_gemm_max
+        double l1
+        const double *dropout
+        uint64_t dropout_seed
+        const int *batch_norm
+        double batch_norm_momentum
+        double batch_norm_eps
+        void *running_stats
 
     ctypedef struct fm_input:
         int64_t n_rows
@@ -40,6 +47,8 @@ cdef extern from "fastmlp.h" nogil:
         double beta_1
         double beta_2
         double epsilon
+        double weight_decay
+        double max_grad_norm
         int64_t step
         void *moment_1
         void *moment_2
@@ -61,7 +70,30 @@ cdef extern from "fastmlp.h" nogil:
     int64_t fm_n_params(const fm_net *net)
     int64_t fm_weight_offset(const fm_net *net, int layer)
     int64_t fm_bias_offset(const fm_net *net, int layer)
+    int64_t fm_batch_norm_offset(const fm_net *net, int layer)
+    int64_t fm_batch_norm_units(const fm_net *net)
+    int fm_dropout_keep(uint64_t seed, int64_t sample, int64_t unit, double rate)
     int fm_check_net(const fm_net *net)
+
+    void fm_batch_norm_forward_f32(float *x, float *xhat, float *stats, const float *gamma,
+                                   const float *beta, int n_rows, int n_cols, double eps,
+                                   float *running_mean, float *running_var, double momentum)
+    void fm_batch_norm_forward_f64(double *x, double *xhat, double *stats,
+                                   const double *gamma, const double *beta, int n_rows,
+                                   int n_cols, double eps, double *running_mean,
+                                   double *running_var, double momentum)
+    void fm_batch_norm_backward_f32(float *delta, const float *xhat, const float *inv_std,
+                                    const float *gamma, int n_rows, int n_cols, float *dgamma,
+                                    float *dbeta)
+    void fm_batch_norm_backward_f64(double *delta, const double *xhat, const double *inv_std,
+                                    const double *gamma, int n_rows, int n_cols,
+                                    double *dgamma, double *dbeta)
+    void fm_dropout_f32(float *out, const float *inp, int n_rows, int n_cols,
+                        const int64_t *rows, int64_t first_row, int64_t unit_offset,
+                        uint64_t seed, double rate)
+    void fm_dropout_f64(double *out, const double *inp, int n_rows, int n_cols,
+                        const int64_t *rows, int64_t first_row, int64_t unit_offset,
+                        uint64_t seed, double rate)
 
     void fm_bias_activation_f32(float *x, const float *bias, int64_t n_rows, int n_cols,
                                 int activation, double slope)
@@ -100,9 +132,10 @@ cdef extern from "fastmlp.h" nogil:
     void fm_csr_dense_backward_f64(double *dweight, double *dbias, const double *dout,
                                    const fm_input *x, const int64_t *rows, int64_t first_row,
                                    int n_rows, int fan_out)
-    void fm_optimizer_step_f32(fm_optimizer *opt, float *params, const float *grad, int64_t n)
+    void fm_optimizer_step_f32(fm_optimizer *opt, float *params, const float *grad, int64_t n,
+                               int64_t n_weights)
     void fm_optimizer_step_f64(fm_optimizer *opt, double *params, const double *grad,
-                               int64_t n)
+                               int64_t n, int64_t n_weights)
     int fm_train_epoch_f32(const fm_net *net, float *params, fm_optimizer *opt,
                            const fm_input *x, const float *y, const float *sw,
                            const int64_t *order, int64_t n_order, int batch_size,
@@ -153,9 +186,10 @@ def gemm_isa():
     return fm_gemm_isa().decode()
 
 ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "leaky_relu": 4,
-               "softmax": 5, "exp": 6}
+               "softmax": 5, "exp": 6, "elu": 7, "gelu": 8, "swish": 9}
+HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a not in ("softmax", "exp"))
 LOSSES = {"squared_error": 0, "cross_entropy": 1, "binary_cross_entropy": 2, "poisson": 3}
-OPTIMIZERS = {"sgd": 0, "adam": 1, "rmsprop": 2}
+OPTIMIZERS = {"sgd": 0, "adam": 1, "rmsprop": 2, "adamw": 3}
 OUTPUT_ACTIVATIONS = {loss: {0: "identity", 1: "softmax", 2: "logistic", 3: "exp"}[code]
                       for loss, code in LOSSES.items()}
 
@@ -244,17 +278,29 @@ cdef class Network:
     multiply-adds M*N*K (and K*N <= 65536) use the engine's single-threaded
     small-matrix kernel, larger ones the BLAS (0: the BLAS for all but empty
     products, inf: the small kernel for all).
+    l1: L1 penalty on the weights, beside alpha's L2.
+    dropout: None or one rate in [0, 1) per hidden layer (inverted dropout of
+    its output while training).
+    batch_norm: None or one flag per hidden layer; its scale and shift follow
+    the biases in the parameter vector (batch_norm_slices), and training
+    keeps running statistics (2 * batch_norm_units values: means, variances).
     """
     cdef fm_net net
     cdef int[::1] _sizes
     cdef int[::1] _activations
+    cdef double[::1] _dropout
+    cdef int[::1] _batch_norm
     cdef readonly tuple layer_sizes
     cdef readonly tuple hidden_activations
     cdef readonly str loss
-    cdef readonly double leaky_relu_slope, alpha, data_loss_scale, small_gemm_max
+    cdef readonly double leaky_relu_slope, alpha, data_loss_scale, small_gemm_max, l1
+    cdef readonly tuple dropout, batch_norm
+    cdef readonly double batch_norm_momentum, batch_norm_eps
 
     def __init__(self, layer_sizes, hidden_activations, loss, *, leaky_relu_slope=0.01,
-                 alpha=0.0, data_loss_scale=1.0, small_gemm_max=SMALL_GEMM_DEFAULT):
+                 alpha=0.0, data_loss_scale=1.0, small_gemm_max=SMALL_GEMM_DEFAULT,
+                 l1=0.0, dropout=None, batch_norm=None, batch_norm_momentum=0.1,
+                 batch_norm_eps=1e-5):
         sizes = [int(s) for s in layer_sizes]
         if len(sizes) < 2 or any(s < 1 or s > _INT_MAX for s in sizes):
             raise ValueError(f"layer sizes must be at least two integers in [1, 2**31), "
@@ -264,7 +310,7 @@ cdef class Network:
             raise ValueError(f"{len(sizes) - 2} hidden layers need as many activations, "
                              f"got {len(hidden)}")
         for name in hidden:
-            if name not in ACTIVATIONS or name in ("softmax", "exp"):
+            if name not in HIDDEN_ACTIVATIONS:
                 raise ValueError(f"unknown hidden activation {name!r}")
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
@@ -274,6 +320,21 @@ cdef class Network:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         if not 0 <= data_loss_scale < np.inf:
             raise ValueError(f"data_loss_scale must be finite and >= 0, got {data_loss_scale}")
+        if not l1 >= 0:
+            raise ValueError(f"l1 must be >= 0, got {l1}")
+        n_hidden = len(sizes) - 2
+        rates = [0.0] * n_hidden if dropout is None else [float(r) for r in dropout]
+        flags = [False] * n_hidden if batch_norm is None else [bool(f) for f in batch_norm]
+        if len(rates) != n_hidden or len(flags) != n_hidden:
+            raise ValueError(f"dropout and batch_norm need one entry per hidden layer "
+                             f"({n_hidden})")
+        if not all(0 <= r < 1 for r in rates):
+            raise ValueError(f"dropout rates must be in [0, 1), got {dropout}")
+        if not 0 <= batch_norm_momentum <= 1:
+            raise ValueError(f"batch_norm_momentum must be in [0, 1], got "
+                             f"{batch_norm_momentum}")
+        if not batch_norm_eps > 0:
+            raise ValueError(f"batch_norm_eps must be > 0, got {batch_norm_eps}")
         self.layer_sizes = tuple(sizes)
         self.hidden_activations = tuple(hidden)
         self.loss = loss
@@ -281,7 +342,15 @@ cdef class Network:
         self.alpha = alpha
         self.data_loss_scale = data_loss_scale
         self.small_gemm_max = small_gemm_max
+        self.l1 = l1
+        self.dropout = tuple(rates)
+        self.batch_norm = tuple(flags)
+        self.batch_norm_momentum = batch_norm_momentum
+        self.batch_norm_eps = batch_norm_eps
         self._sizes = np.array(sizes, dtype=np.intc)
+        # one spare entry: a memoryview of an empty array has no address
+        self._dropout = np.array(rates + [0.0], dtype=np.float64)
+        self._batch_norm = np.array([int(f) for f in flags] + [0], dtype=np.intc)
         acts = [ACTIVATIONS[a] for a in hidden]
         acts.append(fm_loss_output_activation(LOSSES[loss]))
         self._activations = np.array(acts, dtype=np.intc)
@@ -293,13 +362,22 @@ cdef class Network:
         self.net.alpha = alpha
         self.net.data_loss_scale = data_loss_scale
         self.net.small_gemm_max = small_gemm_max
+        self.net.l1 = l1
+        self.net.dropout = &self._dropout[0] if any(rates) else NULL
+        self.net.dropout_seed = 0
+        self.net.batch_norm = &self._batch_norm[0] if any(flags) else NULL
+        self.net.batch_norm_momentum = batch_norm_momentum
+        self.net.batch_norm_eps = batch_norm_eps
+        self.net.running_stats = NULL
         if fm_check_net(&self.net) != FM_OK:
             raise ValueError("inconsistent network description")
 
     def __reduce__(self):
         return (_rebuild_network, (self.layer_sizes, self.hidden_activations, self.loss,
                                    self.leaky_relu_slope, self.alpha, self.data_loss_scale,
-                                   self.small_gemm_max))
+                                   self.small_gemm_max, self.l1, self.dropout,
+                                   self.batch_norm, self.batch_norm_momentum,
+                                   self.batch_norm_eps))
 
     @property
     def n_params(self):
@@ -328,30 +406,78 @@ cdef class Network:
                  fm_bias_offset(&self.net, l) + self.layer_sizes[l + 1])
                 for l in range(self.net.n_layers)]
 
+    def batch_norm_slices(self):
+        """Per hidden layer: the start of its batch-norm scale (its shift
+        follows, as many entries) in the parameter vector, or None."""
+        out = []
+        for l in range(self.net.n_layers - 1):
+            offset = fm_batch_norm_offset(&self.net, l)
+            out.append(None if offset < 0 else offset)
+        return out
+
+    @property
+    def batch_norm_units(self):
+        return fm_batch_norm_units(&self.net)
+
+    @property
+    def n_weights(self):
+        """Entries of the parameter vector that are weights (penalized)."""
+        return fm_weight_offset(&self.net, self.net.n_layers)
+
 
 def _rebuild_network(layer_sizes, hidden_activations, loss, slope, alpha, scale,
-                     small_gemm_max):
+                     small_gemm_max, l1, dropout, batch_norm, batch_norm_momentum,
+                     batch_norm_eps):
     return Network(layer_sizes, hidden_activations, loss, leaky_relu_slope=slope,
-                   alpha=alpha, data_loss_scale=scale, small_gemm_max=small_gemm_max)
+                   alpha=alpha, data_loss_scale=scale, small_gemm_max=small_gemm_max,
+                   l1=l1, dropout=dropout, batch_norm=batch_norm,
+                   batch_norm_momentum=batch_norm_momentum, batch_norm_eps=batch_norm_eps)
+
+
+cdef fm_net _net_for_call(Network net, uint64_t dropout_seed, running_stats, dtype):
+    """The net's C description with one call's dropout seed and running
+    statistics (which training updates in place)."""
+    cdef fm_net c = net.net
+    c.dropout_seed = dropout_seed
+    c.running_stats = NULL
+    if running_stats is not None:
+        _check_array(running_stats, "running_stats", dtype, (2 * net.batch_norm_units,),
+                     True)
+        if net.batch_norm_units:
+            c.running_stats = _address(running_stats)
+    return c
+
+
+def _check_seed(seed):
+    seed = int(seed)
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"dropout_seed must be in [0, 2**64), got {seed}")
+    return seed
 
 
 cdef class Optimizer:
     """Settings and state of a first-order optimizer over a flat parameter
-    vector: 'sgd' (momentum, Nesterov), 'adam' or 'rmsprop' (decay beta_2).
-    `learning_rate` may be changed between calls (schedules); `step` counts
-    updates (Adam's bias correction)."""
+    vector: 'sgd' (momentum, Nesterov), 'adam', 'adamw' (Adam with decoupled
+    weight_decay of the weights) or 'rmsprop' (decay beta_2).  max_grad_norm
+    > 0 clips each gradient to that Euclidean norm.  `learning_rate` may be
+    changed between calls (schedules); `step` counts updates (Adam's bias
+    correction)."""
     cdef readonly str kind
     cdef public double learning_rate, momentum, beta_1, beta_2, epsilon
+    cdef public double weight_decay, max_grad_norm
     cdef public bint nesterov
     cdef public int64_t step
     cdef readonly object moment_1, moment_2
 
     def __init__(self, kind, n_params, dtype, *, learning_rate=0.001, momentum=0.9,
                  nesterov=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8, step=0,
-                 moment_1=None, moment_2=None):
+                 moment_1=None, moment_2=None, weight_decay=0.0, max_grad_norm=0.0):
         if kind not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {kind!r}; expected one of "
                              f"{sorted(OPTIMIZERS)}")
+        if not weight_decay >= 0 or not max_grad_norm >= 0:
+            raise ValueError(f"weight_decay and max_grad_norm must be >= 0, got "
+                             f"{weight_decay} and {max_grad_norm}")
         dtype = np.dtype(dtype)
         self.kind = kind
         self.learning_rate = learning_rate
@@ -360,6 +486,8 @@ cdef class Optimizer:
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
+        self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
         self.step = step
         self.moment_1 = (np.zeros(n_params, dtype) if moment_1 is None
                          else _check_array(moment_1, "moment_1", dtype, (n_params,), True))
@@ -370,7 +498,8 @@ cdef class Optimizer:
         return (_rebuild_optimizer, (self.kind, self.moment_1.shape[0], self.moment_1.dtype,
                                      self.learning_rate, self.momentum, self.nesterov,
                                      self.beta_1, self.beta_2, self.epsilon, self.step,
-                                     self.moment_1, self.moment_2))
+                                     self.moment_1, self.moment_2, self.weight_decay,
+                                     self.max_grad_norm))
 
     cdef fm_optimizer c_struct(self, params):
         cdef fm_optimizer opt
@@ -382,37 +511,45 @@ cdef class Optimizer:
         opt.beta_1 = self.beta_1
         opt.beta_2 = self.beta_2
         opt.epsilon = self.epsilon
+        opt.weight_decay = self.weight_decay
+        opt.max_grad_norm = self.max_grad_norm
         opt.step = self.step
         opt.moment_1 = _address(self.moment_1)
         opt.moment_2 = _address(self.moment_2)
         return opt
 
-    def step_params(self, params, grad):
-        """One update of params from grad (both (P,)), in place."""
+    def step_params(self, params, grad, n_weights=0):
+        """One update of params from grad (both (P,)), in place; the first
+        n_weights entries are weights (which AdamW's weight decay shrinks)."""
         dtype = _dtype_of(params)
         _check_array(params, "params", dtype, (None,), True)
         _check_array(grad, "grad", dtype, params.shape)
+        if not 0 <= n_weights <= params.shape[0]:
+            raise ValueError(f"n_weights must be in [0, {params.shape[0]}], got {n_weights}")
         cdef fm_optimizer opt = self.c_struct(params)
         cdef int64_t n = params.shape[0]
+        cdef int64_t nw = n_weights
         cdef void *p = _address(params)
         cdef void *g = _address(grad)
         cdef bint single = dtype == np.float32
         with nogil:
             if single:
-                fm_optimizer_step_f32(&opt, <float *>p, <float *>g, n)
+                fm_optimizer_step_f32(&opt, <float *>p, <float *>g, n, nw)
             else:
-                fm_optimizer_step_f64(&opt, <double *>p, <double *>g, n)
+                fm_optimizer_step_f64(&opt, <double *>p, <double *>g, n, nw)
         self.step = opt.step
 
 
 def _rebuild_optimizer(kind, n_params, dtype, learning_rate, momentum, nesterov, beta_1,
-                       beta_2, epsilon, step, moment_1, moment_2):
+                       beta_2, epsilon, step, moment_1, moment_2, weight_decay,
+                       max_grad_norm):
     # a model loaded from a read-only memmap (joblib) gets writeable copies
     moment_1 = np.require(moment_1, dtype, ["C", "W"])
     moment_2 = np.require(moment_2, dtype, ["C", "W"])
     return Optimizer(kind, n_params, dtype, learning_rate=learning_rate, momentum=momentum,
                      nesterov=nesterov, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
-                     step=step, moment_1=moment_1, moment_2=moment_2)
+                     step=step, moment_1=moment_1, moment_2=moment_2,
+                     weight_decay=weight_decay, max_grad_norm=max_grad_norm)
 
 
 cdef class Input:
@@ -526,15 +663,20 @@ cdef void *_workspace_address(ws, int64_t *n_bytes):
 
 
 def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, order,
-                batch_size, workspace=None):
+                batch_size, workspace=None, dropout_seed=0, running_stats=None):
     """One epoch of mini-batch training, in place on params and optimizer.
 
     X (N, F) dense or CSR, y (N, O), sample_weight (N,) or None, order: int64
     sample indices, visited in batches of batch_size.  Returns the sum over
-    batches of (batch loss, L2 included) x (rows in the batch).  workspace:
-    from ``workspace(net, dtype, batch_size)``, or None to allocate per call.
+    batches of (batch loss, penalties included) x (rows in the batch).
+    workspace: from ``workspace(net, dtype, batch_size)``, or None to allocate
+    per call.  dropout_seed: the epoch's dropout masks; running_stats: the
+    batch-norm running statistics, updated in place (required with batch norm).
     """
     dtype, inp_ = _check_targets(net, params, X, y, sample_weight)
+    if net.batch_norm_units and running_stats is None:
+        raise ValueError("a network with batch norm trains with running_stats")
+    cdef fm_net cnet = _net_for_call(net, _check_seed(dropout_seed), running_stats, dtype)
     cdef Input inp = inp_
     if not params.flags.writeable:
         raise ValueError("params must be writeable")
@@ -554,11 +696,11 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
     cdef bint single = dtype == np.float32
     with nogil:
         if single:
-            status = fm_train_epoch_f32(&net.net, <float *>p, &opt, &inp.c, <float *>yp,
+            status = fm_train_epoch_f32(&cnet, <float *>p, &opt, &inp.c, <float *>yp,
                                         <float *>swp, op, n_order, rows, ws, ws_bytes,
                                         _check_signals, <void *>errors, &loss_sum)
         else:
-            status = fm_train_epoch_f64(&net.net, <double *>p, &opt, &inp.c, <double *>yp,
+            status = fm_train_epoch_f64(&cnet, <double *>p, &opt, &inp.c, <double *>yp,
                                         <double *>swp, op, n_order, rows, ws, ws_bytes,
                                         _check_signals, <void *>errors, &loss_sum)
     optimizer.step = opt.step
@@ -567,8 +709,10 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
 
 
 def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
-              chunk_rows=DEFAULT_CHUNK_ROWS, workspace=None):
-    """Loss (L2 included) and its gradient (P,) over all samples, full batch.
+              chunk_rows=DEFAULT_CHUNK_ROWS, workspace=None, dropout_seed=0):
+    """Loss (penalties included) and its gradient (P,) over all samples, full
+    batch: the training objective, with dropout_seed's dropout masks and
+    batch statistics over all samples (which must then fit one chunk).
 
     grad, when given, receives the gradient in place (no allocation);
     workspace: see ``workspace`` (rows: min(chunk_rows, N))."""
@@ -576,6 +720,10 @@ def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
     cdef Input inp = inp_
     if inp.shape[0] == 0:
         raise ValueError("loss_grad needs at least one sample")
+    if net.batch_norm_units and inp.shape[0] > chunk_rows:
+        raise ValueError("with batch norm, loss_grad's samples must fit one chunk "
+                         f"({inp.shape[0]} > chunk_rows={chunk_rows})")
+    cdef fm_net cnet = _net_for_call(net, _check_seed(dropout_seed), None, dtype)
     if grad is None:
         grad = np.empty_like(params)
     _check_array(grad, "grad", dtype, params.shape, True)
@@ -592,11 +740,11 @@ def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
     cdef bint single = dtype == np.float32
     with nogil:
         if single:
-            status = fm_loss_grad_f32(&net.net, <float *>p, &inp.c, <float *>yp,
+            status = fm_loss_grad_f32(&cnet, <float *>p, &inp.c, <float *>yp,
                                       <float *>swp, chunk, ws, ws_bytes, <float *>g, &loss,
                                       _check_signals, <void *>errors)
         else:
-            status = fm_loss_grad_f64(&net.net, <double *>p, &inp.c, <double *>yp,
+            status = fm_loss_grad_f64(&cnet, <double *>p, &inp.c, <double *>yp,
                                       <double *>swp, chunk, ws, ws_bytes, <double *>g,
                                       &loss,
                                       _check_signals, <void *>errors)
@@ -606,7 +754,11 @@ def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
 
 def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS,
             workspace=None):
-    """The network's output activation (N, O) for X, computed in chunks."""
+    """The network's output activation (N, O) for X, computed in chunks
+    (no dropout; a network with batch norm must be folded first)."""
+    if net.batch_norm_units:
+        raise ValueError("predict takes a network without batch norm: fold the "
+                         "running statistics into the weights first")
     dtype = _dtype_of(params)
     _check_array(params, "params", dtype, (net.n_params,))
     cdef Input inp = _as_input(X, dtype, net.layer_sizes[0])
@@ -665,7 +817,8 @@ def bias_activation(x, bias, activation, leaky_relu_slope=0.01):
 
 
 def activation_backward(delta, a, activation, leaky_relu_slope=0.01):
-    """delta := delta * act'(z), from the saved output a (same shape), in place."""
+    """delta := delta * act'(z), from the saved output a (same shape), in place
+    (for 'gelu' and 'swish', a is the pre-activation z)."""
     dtype = _float_dtype(delta, "delta")
     _check_array(delta, "delta", dtype, delta.shape, True)
     _check_array(a, "a", dtype, delta.shape)
@@ -798,3 +951,103 @@ def dense_backward(dout, inp, weight, small_gemm_max=SMALL_GEMM_DEFAULT):
                                   <double *>ip, <double *>wp, b, fi, fo, small_max,
                                   <double *>sp_)
     return dinp, dweight, dbias
+
+
+def batch_norm_forward(x, gamma, beta, eps=1e-5, running_mean=None, running_var=None,
+                       momentum=0.1):
+    """Training-mode batch normalization of x (B, OUT), in place.  Returns
+    (x, xhat, inv_std); running_mean/var (OUT,), when given, are updated."""
+    dtype = _float_dtype(x, "x")
+    _check_array(x, "x", dtype, (None, None), True)
+    n_rows, n_cols = x.shape
+    if n_rows < 1 or n_cols < 1:
+        raise ValueError("batch norm needs at least one row and one column")
+    _check_array(gamma, "gamma", dtype, (n_cols,))
+    _check_array(beta, "beta", dtype, (n_cols,))
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("give both running_mean and running_var, or neither")
+    if running_mean is not None:
+        _check_array(running_mean, "running_mean", dtype, (n_cols,), True)
+        _check_array(running_var, "running_var", dtype, (n_cols,), True)
+    if not eps > 0 or not 0 <= momentum <= 1:
+        raise ValueError(f"need eps > 0 and momentum in [0, 1], got {eps}, {momentum}")
+    xhat = np.empty_like(x)
+    stats = np.empty(2 * n_cols, dtype=dtype)
+    cdef void *xp = _address(x)
+    cdef void *hp = _address(xhat)
+    cdef void *sp_ = _address(stats)
+    cdef void *gp = _address(gamma)
+    cdef void *bp = _address(beta)
+    cdef void *mp = NULL if running_mean is None else _address(running_mean)
+    cdef void *vp = NULL if running_var is None else _address(running_var)
+    cdef int b = n_rows, c = n_cols
+    cdef double e = eps, m = momentum
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            fm_batch_norm_forward_f32(<float *>xp, <float *>hp, <float *>sp_, <float *>gp,
+                                      <float *>bp, b, c, e, <float *>mp, <float *>vp, m)
+        else:
+            fm_batch_norm_forward_f64(<double *>xp, <double *>hp, <double *>sp_,
+                                      <double *>gp, <double *>bp, b, c, e, <double *>mp,
+                                      <double *>vp, m)
+    return x, xhat, stats[n_cols:]
+
+
+def batch_norm_backward(delta, xhat, inv_std, gamma):
+    """(d loss / d x, dgamma, dbeta) from delta = d loss / d output; delta is
+    overwritten with d loss / d x."""
+    dtype = _float_dtype(delta, "delta")
+    _check_array(delta, "delta", dtype, (None, None), True)
+    n_rows, n_cols = delta.shape
+    _check_array(xhat, "xhat", dtype, delta.shape)
+    _check_array(inv_std, "inv_std", dtype, (n_cols,))
+    _check_array(gamma, "gamma", dtype, (n_cols,))
+    dgamma = np.empty(n_cols, dtype=dtype)
+    dbeta = np.empty(n_cols, dtype=dtype)
+    cdef void *dp = _address(delta)
+    cdef void *hp = _address(xhat)
+    cdef void *ip = _address(inv_std)
+    cdef void *gp = _address(gamma)
+    cdef void *dgp = _address(dgamma)
+    cdef void *dbp = _address(dbeta)
+    cdef int b = n_rows, c = n_cols
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            fm_batch_norm_backward_f32(<float *>dp, <float *>hp, <float *>ip, <float *>gp, b,
+                                       c, <float *>dgp, <float *>dbp)
+        else:
+            fm_batch_norm_backward_f64(<double *>dp, <double *>hp, <double *>ip,
+                                       <double *>gp, b, c, <double *>dgp, <double *>dbp)
+    return delta, dgamma, dbeta
+
+
+def dropout(x, rows, unit_offset, seed, rate):
+    """x (B, OUT) * keep / (1 - rate), a new array; rows: the samples' indices
+    (int64, (B,)), which with seed and unit_offset + column fix the mask."""
+    dtype = _float_dtype(x, "x")
+    _check_array(x, "x", dtype, (None, None))
+    _check_array(rows, "rows", np.int64, (x.shape[0],))
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in [0, 1), got {rate}")
+    out = np.empty_like(x)
+    cdef void *op = _address(out)
+    cdef void *ip = _address(x)
+    cdef const int64_t *rp = <const int64_t *>_address(rows)
+    cdef int b = x.shape[0], c = x.shape[1]
+    cdef int64_t offset = unit_offset
+    cdef uint64_t s = _check_seed(seed)
+    cdef double r = rate
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            fm_dropout_f32(<float *>op, <float *>ip, b, c, rp, 0, offset, s, r)
+        else:
+            fm_dropout_f64(<double *>op, <double *>ip, b, c, rp, 0, offset, s, r)
+    return out
+
+
+def dropout_keep(seed, sample, unit, rate):
+    """Whether dropout keeps (True) unit `unit` of sample `sample`."""
+    return bool(fm_dropout_keep(_check_seed(seed), sample, unit, rate))
