@@ -45,10 +45,15 @@ from sklearn.utils.validation import (
 
 from fastmlp import _engine
 
-_STOCHASTIC_SOLVERS = ("sgd", "adam")
+_STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop", "adamw")
+
+# Batch normalization's fixed constants (PyTorch's defaults): running
+# statistics move by this fraction per mini-batch; eps is added to variances.
+_BATCH_NORM_MOMENTUM = 0.1
+_BATCH_NORM_EPS = 1e-5
 
 # Bumped whenever the pickled state changes incompatibly.
-PICKLE_FORMAT_VERSION = 1
+PICKLE_FORMAT_VERSION = 2
 
 # The engine's sizes are C ints: at most this many units per layer.
 _MAX_LAYER_UNITS = 2**31 - 1
@@ -73,8 +78,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "activation": [StrOptions(set(_engine.HIDDEN_ACTIVATIONS)), list, tuple],
+        "solver": [StrOptions({"lbfgs", *_STOCHASTIC_SOLVERS})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
             StrOptions({"auto"}),
@@ -101,6 +106,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        # ---- beyond scikit-learn ----
+        "leaky_relu_slope": [Interval(Real, 0, None, closed="left")],
+        "rho": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), list, tuple],
+        "batch_norm": ["boolean", list, tuple],
     }
 
     @abstractmethod
@@ -130,6 +143,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         epsilon,
         n_iter_no_change,
         max_fun,
+        leaky_relu_slope,
+        rho,
+        weight_decay,
+        max_grad_norm,
+        l1,
+        dropout,
+        batch_norm,
     ):
         self.activation = activation
         self.solver = solver
@@ -155,6 +175,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.leaky_relu_slope = leaky_relu_slope
+        self.rho = rho
+        self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
+        self.l1 = l1
+        self.dropout = dropout
+        self.batch_norm = batch_norm
 
     # ------------------------------------------------------------------
     # The flat parameter vector and the engine's view of the network
@@ -175,45 +202,121 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         # reports but sums over them in the gradient.
         return "squared_error", 1.0 / self.n_outputs_
 
-    def _hidden_activations(self):
-        """One activation name per hidden layer of the fitted network."""
-        return [self.activation] * (len(self.coefs_) - 1)
+    def _hidden_activations(self, n_hidden=None):
+        """One activation name per hidden layer (of the fitted network when
+        n_hidden is None)."""
+        if n_hidden is None:
+            n_hidden = len(self.coefs_) - 1
+        return _per_hidden_layer(
+            self.activation, n_hidden, "activation", _check_activation_name
+        )
+
+    def _hidden_dropout(self, n_hidden):
+        return _per_hidden_layer(self.dropout, n_hidden, "dropout", _check_dropout_rate)
+
+    def _hidden_batch_norm(self, n_hidden):
+        return _per_hidden_layer(self.batch_norm, n_hidden, "batch_norm", _check_flag)
+
+    def _fitted_batch_norm(self):
+        """Which hidden layers of the fitted network are batch-normalized."""
+        return getattr(self, "_batch_norm_layers", [False] * (len(self.coefs_) - 1))
 
     def _inference_layers(self):
         """(coef, intercept, activation name) per layer, as predict applies
-        them: what an exporter (fastmlp.to_onnx) needs to rebuild the model."""
-        activations = self._hidden_activations() + [self.out_activation_]
-        return list(zip(self.coefs_, self.intercepts_, activations))
-
-    def _network(self):
+        them (batch normalization folded into the weights, no dropout): what
+        an exporter (fastmlp.to_onnx) needs to rebuild the model."""
         units = self._layer_units()
+        params = self._inference_params(self._packed_params())
+        activations = self._hidden_activations() + [self.out_activation_]
+        coefs, intercepts = _layer_views(params, units)
+        return list(zip(coefs, intercepts, activations))
+
+    def _inference_params(self, params):
+        """The parameters of the network predict runs: with batch norm, its
+        running statistics folded into the preceding layer's weights and
+        biases (W scale, (b - mean) scale + shift, scale = gamma /
+        sqrt(var + eps)) and the scales and shifts dropped."""
+        flags = self._fitted_batch_norm()
+        if not any(flags):
+            return params
+        units = self._layer_units()
+        n_plain = sum((a + 1) * b for a, b in zip(units[:-1], units[1:]))
+        folded = params[:n_plain].copy()
+        coefs, intercepts = _layer_views(folded, units)
+        for l, flag in enumerate(flags):
+            if not flag:
+                continue
+            scale = self.batch_norm_scales_[l] / np.sqrt(
+                self.batch_norm_vars_[l].astype(np.float64) + _BATCH_NORM_EPS
+            )
+            coefs[l][...] = coefs[l] * scale
+            intercepts[l][...] = (
+                intercepts[l] - self.batch_norm_means_[l]
+            ) * scale + self.batch_norm_shifts_[l]
+        return folded
+
+    def _network(self, training=True):
+        """The engine's network: as trained (training=True), or as predict
+        runs it (no dropout, batch norm folded: see _inference_params)."""
+        units = self._layer_units()
+        n_hidden = len(units) - 2
         loss, data_loss_scale = self._engine_loss()
         return _engine.Network(
             units,
-            self._hidden_activations(),
+            self._hidden_activations(n_hidden),
             loss,
             alpha=float(self.alpha),
             data_loss_scale=data_loss_scale,
+            leaky_relu_slope=float(self.leaky_relu_slope),
+            l1=float(self.l1),
+            dropout=self._hidden_dropout(n_hidden) if training else None,
+            batch_norm=self._fitted_batch_norm() if training else None,
+            batch_norm_momentum=_BATCH_NORM_MOMENTUM,
+            batch_norm_eps=_BATCH_NORM_EPS,
         )
 
     def _set_params_vector(self, params, units):
-        """Make params the model's storage: coefs_ and intercepts_ view it."""
+        """Make params the model's storage: coefs_, intercepts_ and the batch
+        norm scales and shifts view it."""
         self._params = params
-        self.coefs_, self.intercepts_ = [], []
+        self.coefs_, self.intercepts_ = _layer_views(params, units)
+        start = sum((a + 1) * b for a, b in zip(units[:-1], units[1:]))
+        self.batch_norm_scales_, self.batch_norm_shifts_ = [], []
+        for width, flag in zip(units[1:-1], self._fitted_batch_norm()):
+            scale = shift = None
+            if flag:
+                scale = params[start : start + width]
+                shift = params[start + width : start + 2 * width]
+                start += 2 * width
+            self.batch_norm_scales_.append(scale)
+            self.batch_norm_shifts_.append(shift)
+
+    def _set_running_stats(self, running_stats, units):
+        """Make running_stats (all means, then all variances) the storage of
+        batch_norm_means_ and batch_norm_vars_."""
+        self._running_stats = running_stats
+        half = running_stats.size // 2
+        self.batch_norm_means_, self.batch_norm_vars_ = [], []
         start = 0
-        for fan_in, fan_out in zip(units[:-1], units[1:]):
-            stop = start + fan_in * fan_out
-            self.coefs_.append(params[start:stop].reshape(fan_in, fan_out))
-            start = stop
-        for fan_out in units[1:]:
-            self.intercepts_.append(params[start : start + fan_out])
-            start += fan_out
+        for width, flag in zip(units[1:-1], self._fitted_batch_norm()):
+            mean = var = None
+            if flag:
+                mean = running_stats[start : start + width]
+                var = running_stats[half + start : half + start + width]
+                start += width
+            self.batch_norm_means_.append(mean)
+            self.batch_norm_vars_.append(var)
 
     def _packed_params(self):
         """The flat parameter vector, rebuilt when coefs_ or intercepts_ were
         replaced (not just modified in place) since it was made."""
         params = getattr(self, "_params", None)
         arrays = list(self.coefs_) + list(self.intercepts_)
+        for scale, shift in zip(
+            getattr(self, "batch_norm_scales_", []), getattr(self, "batch_norm_shifts_", [])
+        ):
+            if scale is not None:
+                arrays += [scale, shift]
         if params is not None:
             offset = 0
             in_place = True
@@ -241,8 +344,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             state["_params"] = self._packed_params()
             # the fitted shapes (hidden_layer_sizes may have been set since)
             state["_layer_units"] = self._layer_units()
-            # views of _params: rebuilt on load, so they stay views
-            del state["coefs_"], state["intercepts_"]
+            # views of _params and _running_stats: rebuilt on load, so they
+            # stay views
+            for key in _VIEW_ATTRIBUTES:
+                state.pop(key, None)
         state["_fastmlp_pickle_version"] = PICKLE_FORMAT_VERSION
         state["_fastmlp_version"] = _fastmlp_version()
         return state
@@ -266,6 +371,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         super().__setstate__(state)
         if params is not None:
             self._set_params_vector(params, units)
+            if getattr(self, "_running_stats", None) is not None:
+                self._set_running_stats(self._running_stats, units)
 
     # ------------------------------------------------------------------
     # Forward pass
@@ -279,8 +386,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if dtype not in (np.float32, np.float64):
             dtype = np.float64
         X = _engine_input(X, dtype)
-        params = params.astype(dtype, copy=False)
-        network = self._network()
+        params = self._inference_params(params).astype(dtype, copy=False)
+        network = self._network(training=False)
         return _engine.predict(
             network, params, X, chunk_rows=_chunk_rows(network.layer_sizes, dtype)
         )
@@ -309,8 +416,23 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             bound = np.sqrt(factor / (fan_in + fan_out))
             coefs.append(self._random_state.uniform(-bound, bound, (fan_in, fan_out)))
             intercepts.append(self._random_state.uniform(-bound, bound, fan_out))
-        params = np.concatenate([a.ravel() for a in coefs + intercepts]).astype(dtype)
+        # batch norm starts as the identity map: scale 1, shift 0, running
+        # mean 0 and variance 1
+        self._batch_norm_layers = self._hidden_batch_norm(len(layer_units) - 2)
+        bn_init = []
+        for width, flag in zip(layer_units[1:-1], self._batch_norm_layers):
+            if flag:
+                bn_init += [np.ones(width), np.zeros(width)]
+        params = np.concatenate(
+            [a.ravel() for a in coefs + intercepts + bn_init]
+        ).astype(dtype)
         self._set_params_vector(params, layer_units)
+        n_bn_units = sum(
+            w for w, flag in zip(layer_units[1:-1], self._batch_norm_layers) if flag
+        )
+        running_stats = np.concatenate([np.zeros(n_bn_units), np.ones(n_bn_units)])
+        self._set_running_stats(running_stats.astype(dtype), layer_units)
+        self._best_running_stats = self._running_stats.copy()
         self._best_params = params.copy()
 
         if self.solver in _STOCHASTIC_SOLVERS:
@@ -348,6 +470,17 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         layer_units = [n_features] + hidden_layer_sizes + [self.n_outputs_]
 
         stochastic = self.solver in _STOCHASTIC_SOLVERS
+        n_hidden = len(hidden_layer_sizes)
+        # every per-layer setting must fit the layers (clear errors first)
+        self._hidden_activations(n_hidden)
+        dropout = self._hidden_dropout(n_hidden)
+        batch_norm = self._hidden_batch_norm(n_hidden)
+        if not stochastic and (any(dropout) or any(batch_norm)):
+            raise ValueError(
+                "dropout and batch_norm need a mini-batch solver ('sgd', 'adam', "
+                "'rmsprop' or 'adamw'); solver='lbfgs' optimizes the full-batch "
+                "loss, which they would make random or batch-dependent."
+            )
         _check_network_size(
             layer_units,
             X.dtype,
@@ -364,6 +497,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 f"The network's layer sizes {self._layer_units()} do not match "
                 f"the data and hidden_layer_sizes ({layer_units}); fit anew "
                 "without warm_start to change them."
+            )
+        elif self._fitted_batch_norm() != batch_norm:
+            raise ValueError(
+                f"The network was fitted with batch_norm={self._fitted_batch_norm()} "
+                f"per hidden layer, now {batch_norm}; fit anew without warm_start "
+                "to change it."
             )
 
         if self.solver in _STOCHASTIC_SOLVERS:
@@ -398,6 +537,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         params = state.get("_params")
         continued = "coefs_" in state and (self.warm_start or incremental)
         params_before = params.copy() if continued and params is not None else None
+        running = state.get("_running_stats")
+        running_before = running.copy() if continued and running is not None else None
         if incremental and state.get("_optimizer") is not None:
             state["_optimizer"] = copy.deepcopy(state["_optimizer"])
         for key in ("loss_curve_", "validation_scores_"):
@@ -410,6 +551,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self.__dict__.update(state)
             if params_before is not None:
                 params[...] = params_before
+            if running_before is not None:
+                running[...] = running_before
             raise
 
     def _fit_lbfgs(self, X, y, sample_weight):
@@ -454,23 +597,33 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         params[:] = opt_res.x
 
     def _make_optimizer(self, n_params, dtype):
+        common = dict(
+            learning_rate=float(self.learning_rate_init),
+            max_grad_norm=float(self.max_grad_norm or 0.0),
+        )
         if self.solver == "sgd":
             return _engine.Optimizer(
                 "sgd",
                 n_params,
                 dtype,
-                learning_rate=float(self.learning_rate_init),
                 momentum=self.momentum,
                 nesterov=self.nesterovs_momentum,
+                **common,
+            )
+        if self.solver == "rmsprop":
+            # the engine's RMSProp decays its squared-gradient average by beta_2
+            return _engine.Optimizer(
+                "rmsprop", n_params, dtype, beta_2=self.rho, epsilon=self.epsilon, **common
             )
         return _engine.Optimizer(
-            "adam",
+            self.solver,
             n_params,
             dtype,
-            learning_rate=self.learning_rate_init,
             beta_1=self.beta_1,
             beta_2=self.beta_2,
             epsilon=self.epsilon,
+            weight_decay=float(self.weight_decay) if self.solver == "adamw" else 0.0,
+            **common,
         )
 
     def _fit_stochastic(self, X, y, sample_weight, incremental):
@@ -554,9 +707,17 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         try:
             self.n_iter_ = 0
+            uses_dropout = any(network.dropout)
             for _ in range(self.max_iter):
                 if self.shuffle:
                     order = _shuffle_order(order, self._random_state)
+                # drawn only with dropout: without, the random stream (and so
+                # the model) stays scikit-learn's
+                dropout_seed = (
+                    int(self._random_state.randint(0, 2**63 - 1, dtype=np.int64))
+                    if uses_dropout
+                    else 0
+                )
                 accumulated_loss = _engine.train_epoch(
                     network,
                     params,
@@ -567,6 +728,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     order,
                     batch_size,
                     workspace=workspace,
+                    dropout_seed=dropout_seed,
+                    running_stats=self._running_stats,
                 )
                 self.n_iter_ += 1
                 self.loss_ = accumulated_loss / n_samples
@@ -615,6 +778,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         if early_stopping:
             params[:] = self._best_params
+            self._running_stats[:] = self._best_running_stats
 
     def _learning_rate_iteration_ends(self):
         """Per-epoch learning-rate schedule of the sgd solver."""
@@ -654,6 +818,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             if last_valid_score > self.best_validation_score_:
                 self.best_validation_score_ = last_valid_score
                 self._best_params = self._packed_params().copy()
+                self._best_running_stats = self._running_stats.copy()
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -703,6 +868,68 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+# Attributes that are views of _params or _running_stats (not pickled).
+_VIEW_ATTRIBUTES = (
+    "coefs_",
+    "intercepts_",
+    "batch_norm_scales_",
+    "batch_norm_shifts_",
+    "batch_norm_means_",
+    "batch_norm_vars_",
+)
+
+
+def _layer_views(params, units):
+    """(coefs, intercepts): views of each layer's weights and biases in the
+    flat vector (all weights, then all biases)."""
+    coefs, intercepts = [], []
+    start = 0
+    for fan_in, fan_out in zip(units[:-1], units[1:]):
+        stop = start + fan_in * fan_out
+        coefs.append(params[start:stop].reshape(fan_in, fan_out))
+        start = stop
+    for fan_out in units[1:]:
+        intercepts.append(params[start : start + fan_out])
+        start += fan_out
+    return coefs, intercepts
+
+
+def _per_hidden_layer(value, n_hidden, name, check):
+    """A parameter given once for all hidden layers or as a list with one
+    entry per hidden layer, as a list of n_hidden checked entries."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_hidden:
+            raise ValueError(
+                f"{name} has {len(value)} entries but the network has {n_hidden} "
+                f"hidden layers; give one per hidden layer, or a single value."
+            )
+        return [check(v, name) for v in value]
+    return [check(value, name)] * n_hidden
+
+
+def _check_activation_name(value, name):
+    if value not in _engine.HIDDEN_ACTIVATIONS:
+        raise ValueError(
+            f"{name} entries must be among {sorted(_engine.HIDDEN_ACTIVATIONS)}, "
+            f"got {value!r}."
+        )
+    return value
+
+
+def _check_dropout_rate(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real) or not (
+        0 <= value < 1
+    ):
+        raise ValueError(f"{name} rates must be numbers in [0, 1), got {value!r}.")
+    return float(value)
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} entries must be True or False, got {value!r}.")
+    return bool(value)
 
 
 def _fastmlp_version():
@@ -829,12 +1056,19 @@ def _check_lbfgs_result(result, max_iter):
 _COMMON_PARAMETERS_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of neurons in the ith hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation function of the hidden layers.
-    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
-        The weight optimizer.  'sgd' and 'adam' run whole epochs in the C
-        engine; 'lbfgs' runs scipy's L-BFGS-B over the engine's full-batch
-        loss and gradient.
+    activation : str or list of str, default='relu'
+        Activation function of the hidden layers: scikit-learn's 'identity',
+        'logistic', 'tanh', 'relu', and beyond them 'leaky_relu' (slope
+        ``leaky_relu_slope`` for negative inputs), 'elu' (``exp(z) - 1`` for
+        negative inputs), 'gelu' (its tanh approximation) and 'swish'
+        (``z * logistic(z)``, also called SiLU).  A list gives one per hidden
+        layer.
+    solver : {'lbfgs', 'sgd', 'adam', 'rmsprop', 'adamw'}, default='adam'
+        The weight optimizer.  The stochastic solvers run whole epochs in the
+        C engine: 'sgd', 'adam', and beyond scikit-learn 'rmsprop' (decay
+        ``rho``, ``epsilon``) and 'adamw' (Adam with decoupled weight decay
+        ``weight_decay``).  'lbfgs' runs scipy's L-BFGS-B over the engine's
+        full-batch loss and gradient.
     alpha : float, default=0.0001
         Strength of the L2 penalty, divided by the sample-weight sum.
     batch_size : int or 'auto', default='auto'
@@ -874,7 +1108,38 @@ _COMMON_PARAMETERS_DOC = """
     n_iter_no_change : int, default=10
         Epochs without an improvement of more than ``tol`` before stopping.
     max_fun : int, default=15000
-        Maximum number of loss evaluations of 'lbfgs'."""
+        Maximum number of loss evaluations of 'lbfgs'.
+    leaky_relu_slope : float, default=0.01
+        Slope of 'leaky_relu' for negative inputs, >= 0.
+    rho : float, default=0.9
+        Decay rate of the 'rmsprop' solver's average of squared gradients.
+    weight_decay : float, default=0.01
+        Decoupled weight decay of the 'adamw' solver: every update multiplies
+        the weights (not the biases) by ``1 - learning_rate * weight_decay``.
+        ``alpha`` is still the L2 term of the loss; set ``alpha=0`` for
+        AdamW as published.
+    max_grad_norm : float or None, default=None
+        Stochastic solvers: a mini-batch gradient (penalties included) whose
+        Euclidean norm exceeds this is scaled down to it before the update.
+    l1 : float, default=0.0
+        Strength of an L1 penalty on the weights, ``l1 * sum |W|`` divided by
+        the sample-weight sum, beside ``alpha``'s L2 term (its gradient is
+        ``l1 * sign(W)``).
+    dropout : float or list of float, default=0.0
+        Dropout rate of the hidden layers' outputs, in [0, 1), one for all or
+        one per hidden layer.  Inverted dropout: while training each unit is
+        zeroed with this probability and the others scaled by ``1 / (1 -
+        rate)``; prediction uses every unit unscaled.  The masks are drawn
+        from ``random_state`` (one seed per epoch), so fits are reproducible.
+        Stochastic solvers only.
+    batch_norm : bool or list of bool, default=False
+        Batch normalization of the hidden layers (all, or per hidden layer),
+        between the affine map and the activation: training normalizes each
+        unit by its mini-batch mean and variance, then applies a learned
+        scale and shift (``batch_norm_scales_``, ``batch_norm_shifts_``, not
+        penalized) and keeps running estimates (``batch_norm_means_``,
+        ``batch_norm_vars_``, momentum 0.1, unbiased variance, eps 1e-5) that
+        prediction uses.  Stochastic solvers only."""
 
 _COMMON_ATTRIBUTES_DOC = """
     loss_ : float
@@ -904,7 +1169,13 @@ _COMMON_ATTRIBUTES_DOC = """
     n_outputs_ : int
         Number of outputs.
     out_activation_ : str
-        Name of the output activation."""
+        Name of the output activation.
+    batch_norm_scales_, batch_norm_shifts_ : list of (ndarray or None)
+        Per hidden layer, the learned scale and shift of its batch
+        normalization (None for a layer without).
+    batch_norm_means_, batch_norm_vars_ : list of (ndarray or None)
+        Per hidden layer, the running mean and variance of its batch
+        normalization, which prediction uses (None for a layer without)."""
 
 _NOTES_DOC = """
 
@@ -990,6 +1261,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        leaky_relu_slope=0.01,
+        rho=0.9,
+        weight_decay=0.01,
+        max_grad_norm=None,
+        l1=0.0,
+        dropout=0.0,
+        batch_norm=False,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1016,6 +1294,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            leaky_relu_slope=leaky_relu_slope,
+            rho=rho,
+            weight_decay=weight_decay,
+            max_grad_norm=max_grad_norm,
+            l1=l1,
+            dropout=dropout,
+            batch_norm=batch_norm,
         )
 
     def _validate_input(self, X, y, incremental, reset):
@@ -1226,6 +1511,13 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        leaky_relu_slope=0.01,
+        rho=0.9,
+        weight_decay=0.01,
+        max_grad_norm=None,
+        l1=0.0,
+        dropout=0.0,
+        batch_norm=False,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1252,6 +1544,13 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            leaky_relu_slope=leaky_relu_slope,
+            rho=rho,
+            weight_decay=weight_decay,
+            max_grad_norm=max_grad_norm,
+            l1=l1,
+            dropout=dropout,
+            batch_norm=batch_norm,
         )
 
     def predict(self, X):
