@@ -276,6 +276,27 @@ def test_dropout_is_reproducible_and_seeded(multiclass):
     )
 
 
+def test_dropout_masks_change_between_partial_fit_calls(multiclass, monkeypatch):
+    """Each partial_fit restarts the RandomState from random_state; the
+    masks must still differ from call to call (else each row would always
+    lose the same units)."""
+    from fastmlp import _multilayer_perceptron as mlp
+
+    seeds = []
+    train_epoch = mlp._engine.train_epoch
+
+    def recording(*args, **kwargs):
+        seeds.append(kwargs["dropout_seed"])
+        return train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(mlp._engine, "train_epoch", recording)
+    X, y = multiclass
+    clf = MLPClassifier(hidden_layer_sizes=(8,), dropout=0.3, random_state=0)
+    for _ in range(4):
+        clf.partial_fit(X, y, classes=np.unique(y))
+    assert len(set(seeds)) == 4, seeds
+
+
 def test_dropout_is_off_at_prediction(multiclass):
     X, y = multiclass
     clf = MLPClassifier(hidden_layer_sizes=(20, 10), dropout=[0.5, 0.2], max_iter=10,

@@ -711,13 +711,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             for _ in range(self.max_iter):
                 if self.shuffle:
                     order = _shuffle_order(order, self._random_state)
-                # drawn only with dropout: without, the random stream (and so
-                # the model) stays scikit-learn's
-                dropout_seed = (
-                    int(self._random_state.randint(0, 2**63 - 1, dtype=np.int64))
-                    if uses_dropout
-                    else 0
-                )
+                dropout_seed = self._dropout_seed() if uses_dropout else 0
                 accumulated_loss = _engine.train_epoch(
                     network,
                     params,
@@ -779,6 +773,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if early_stopping:
             params[:] = self._best_params
             self._running_stats[:] = self._best_running_stats
+
+    def _dropout_seed(self):
+        """The seed of one epoch's dropout masks.  Drawn only when dropout is
+        on (otherwise the random stream, and so the model, stays
+        scikit-learn's), and mixed with the optimizer's update count: each
+        partial_fit call restarts the RandomState from random_state, and
+        without the mix every call would drop the same units of each row."""
+        drawn = int(self._random_state.randint(0, 2**63 - 1, dtype=np.int64))
+        return (drawn + self._optimizer.step * 0x9E3779B97F4A7C15) % 2**64
 
     def _learning_rate_iteration_ends(self):
         """Per-epoch learning-rate schedule of the sgd solver."""
