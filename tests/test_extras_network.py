@@ -318,7 +318,7 @@ def test_dropout_trains_noisier_than_it_predicts(multiclass):
 def test_dropout_reduces_the_train_test_gap():
     """A small noisy problem that a wide net overfits: dropout shrinks the
     gap between test and training log-loss (measured over three seeds:
-    0.80 / 0.71 / 0.74 without, 0.68 / 0.58 / 0.62 with rate 0.5)."""
+    0.80 / 0.77 / 0.79 without, 0.67 / 0.65 / 0.67 with rate 0.5)."""
     X, y = make_classification(n_samples=600, n_features=40, n_informative=5,
                                flip_y=0.2, random_state=0)
     X_train, X_test, y_train, y_test = train_test_split(X, y, train_size=100,
@@ -370,8 +370,9 @@ def test_l1_makes_weights_sparser():
                            weight_decay=0, learning_rate_init=0.01, max_iter=300,
                            random_state=0).fit(X / 3, y / 100)
         small[l1] = np.mean(np.abs(reg.coefs_[0]) < 1e-2)
-    # measured: 3% of the first layer's weights near 0 without, 60% with
-    assert small[3.0] > small[0.0] + 0.3, small
+    # measured: 2% of the first layer's weights near 0 without, 99% with (the
+    # 27 uninformative features' weights; R^2 0.997 and 0.991)
+    assert small[0.0] < 0.2 and small[3.0] > 0.8, small
 
 
 def test_max_grad_norm_bounds_each_update(multiclass):
@@ -411,7 +412,8 @@ def test_adamw_decays_weights_not_biases(multiclass):
     adam = MLPClassifier(solver="adam", **kw).fit(X, y)
     adamw = MLPClassifier(solver="adamw", weight_decay=5.0, **kw).fit(X, y)
     norm = lambda m: np.sqrt(sum(np.sum(c**2) for c in m.coefs_))  # noqa: E731
-    assert norm(adamw) < 0.7 * norm(adam), (norm(adamw), norm(adam))
+    # measured: 5.56 with Adam, 1.78 with AdamW
+    assert norm(adamw) < 0.5 * norm(adam), (norm(adamw), norm(adam))
 
 
 def test_rmsprop_uses_rho_and_learns(multiclass):
