@@ -1163,7 +1163,7 @@ _COMMON_ATTRIBUTES_DOC = """
         Bias vector of each layer.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen during fit, when X has string column names.
     n_iter_ : int
         Number of epochs (or L-BFGS iterations) run.
@@ -1402,7 +1402,19 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict_log_proba(self, X):
-        """Log of the probability estimates, (n_samples, n_classes)."""
+        """Return the log of the probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            The log of the probability of each class, in the order of
+            ``classes_``; equivalent to ``np.log(predict_proba(X))``.
+        """
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
