@@ -5,6 +5,7 @@
 attributes and models, trained by a C engine.
 """
 from fastmlp._multilayer_perceptron import MLPClassifier, MLPRegressor
+from fastmlp._onnx import register_onnx_converters, to_onnx
 
 __version__ = "0.1.0"
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "register_onnx_converters", "to_onnx"]
