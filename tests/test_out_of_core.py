@@ -10,10 +10,13 @@ exactly the same (memmap chunks against their in-memory copies; Dask blocks,
 trained in worker processes, against the same chunks trained here).
 """
 
+import warnings
+
+import dask
+import dask.array as da
 import joblib
 import numpy as np
 import pytest
-import dask.array as da
 from dask_ml.wrappers import Incremental
 from distributed import Client, LocalCluster, get_task_stream
 from numpy.testing import assert_allclose, assert_array_equal
@@ -137,7 +140,11 @@ def _dask_arrays(tmp_path, X, y):
     that the worker computing it memory-maps."""
     for name, array in (("X", X), ("y", y)):
         chunks = (CHUNK,) + (-1,) * (array.ndim - 1)
-        da.to_npy_stack(tmp_path / name, da.from_array(array, chunks=chunks))
+        # written here, not by shipping the array to the cluster (older
+        # dask warns about a local scheduler beside an active client)
+        with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Running on a single-machine scheduler")
+            da.to_npy_stack(tmp_path / name, da.from_array(array, chunks=chunks))
     return (da.from_npy_stack(tmp_path / "X", mmap_mode="r"),
             da.from_npy_stack(tmp_path / "y", mmap_mode="r"))
 
