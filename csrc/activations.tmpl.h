@@ -9,22 +9,38 @@ static inline REAL SFX(logistic)(REAL z)
     return z >= 0 ? (REAL)1 / ((REAL)1 + e) : e / ((REAL)1 + e);
 }
 
-/* GELU's tanh approximation: 0.5 z (1 + tanh(u)), u = sqrt(2/pi) (z + c z^3) */
+/* logistic(z) and logistic(-z) = 1 - logistic(z), both to full relative
+ * accuracy (1 - logistic(z) rounded would lose it for z >> 0), from one exp */
+static inline void SFX(logistic_pair)(REAL z, REAL *s, REAL *q)
+{
+    const REAL e = SFX(vexp)(z >= 0 ? -z : z);
+    const REAL r = (REAL)1 / ((REAL)1 + e);
+    *s = z >= 0 ? r : e * r;
+    *q = z >= 0 ? e * r : r;
+}
+
+/* GELU's tanh approximation: 0.5 z (1 + tanh(u)), u = sqrt(2/pi) (z + c z^3),
+ * computed as z logistic(2u), the same function without the cancellation of
+ * 1 + tanh(u) for z << 0 (where the textbook form returns 0 for a result of
+ * 1e-17, and loses hundreds of ulp already at z = -3). */
 #define GELU_SQRT_2_OVER_PI 0.7978845608028654
 #define GELU_CUBIC 0.044715
 
 static inline REAL SFX(gelu)(REAL z)
 {
     const REAL u = (REAL)GELU_SQRT_2_OVER_PI * (z + (REAL)GELU_CUBIC * z * z * z);
-    return (REAL)0.5 * z * (1 + SFX(vtanh)(u));
+    return z * SFX(logistic)(2 * u);
 }
 
+/* d/dz z s(2u) = s + 2 z s (1 - s) u', 1 - s from logistic_pair */
 static inline REAL SFX(gelu_derivative)(REAL z)
 {
     const REAL u = (REAL)GELU_SQRT_2_OVER_PI * (z + (REAL)GELU_CUBIC * z * z * z);
-    const REAL t = SFX(vtanh)(u);
     const REAL du = (REAL)GELU_SQRT_2_OVER_PI * (1 + 3 * (REAL)GELU_CUBIC * z * z);
-    return (REAL)0.5 * (1 + t) + (REAL)0.5 * z * (1 - t * t) * du;
+    REAL s, q;
+    SFX(logistic_pair)(2 * u, &s, &q);
+    /* q == 0: the second term vanishes (no 0 * inf when z * z overflows) */
+    return q > 0 ? s + 2 * z * s * q * du : s;
 }
 
 static inline void SFX(softmax_rows)(REAL *x, const REAL *bias, int64_t n_rows, int n_cols)
@@ -121,9 +137,10 @@ FM_SIMD_CLONES void SFX(fm_activation_backward)(REAL *restrict delta, const REAL
         for (int64_t i = 0; i < n; i++) delta[i] *= SFX(gelu_derivative)(a[i]);
         break;
     case FM_ACT_SWISH:
-        for (int64_t i = 0; i < n; i++) {
-            const REAL s = SFX(logistic)(a[i]);
-            delta[i] *= s * (1 + a[i] * (1 - s));
+        for (int64_t i = 0; i < n; i++) { /* s + z s (1 - s) */
+            REAL s, q;
+            SFX(logistic_pair)(a[i], &s, &q);
+            delta[i] *= s + a[i] * s * q;
         }
         break;
     }

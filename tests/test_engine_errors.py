@@ -308,6 +308,222 @@ def test_edge_arguments_rejected(case):
         _engine.bias_activation(np.zeros((2, 2)), None, "leaky_relu", leaky_relu_slope=-1)
 
 
+# ---- the regularizers' settings ----
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(dropout=[-0.1]), "dropout rates"),
+    (dict(dropout=[1.0]), "dropout rates"),
+    (dict(dropout=[1.5]), "dropout rates"),
+    (dict(dropout=[NAN]), "dropout rates"),
+    (dict(dropout=[0.1, 0.1]), "one entry per hidden layer"),
+    (dict(dropout=[]), "one entry per hidden layer"),
+    (dict(batch_norm=[True, False]), "one entry per hidden layer"),
+    (dict(batch_norm=[]), "one entry per hidden layer"),
+    (dict(batch_norm=[True], batch_norm_momentum=-0.1), "batch_norm_momentum"),
+    (dict(batch_norm=[True], batch_norm_momentum=1.1), "batch_norm_momentum"),
+    (dict(batch_norm=[True], batch_norm_momentum=NAN), "batch_norm_momentum"),
+    (dict(batch_norm=[True], batch_norm_eps=0.0), "batch_norm_eps"),
+    (dict(batch_norm=[True], batch_norm_eps=-1e-5), "batch_norm_eps"),
+    (dict(batch_norm=[True], batch_norm_eps=NAN), "batch_norm_eps"),
+    (dict(l1=-0.1), "l1"),
+    (dict(l1=NAN), "l1"),
+], ids=["dropout-negative", "dropout-1", "dropout-1.5", "dropout-nan", "dropout-too-many",
+        "dropout-too-few", "bn-too-many", "bn-too-few", "momentum-negative", "momentum-1.1",
+        "momentum-nan", "eps-0", "eps-negative", "eps-nan", "l1-negative", "l1-nan"])
+def test_network_rejects_regularizer_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        _engine.Network([F, H, O], ["relu"], "squared_error", **kwargs)
+
+
+def test_network_regularizer_layout():
+    """Valid settings: the batch-norm parameters follow the biases, per
+    batch-normalized layer in order; zero rates and no flags are the plain net."""
+    net = _engine.Network([3, 4, 5, 6, 2], ["relu", "elu", "gelu"], "squared_error",
+                          dropout=[0.0, 0.5, 0.2], batch_norm=[True, False, True])
+    plain = _engine.Network([3, 4, 5, 6, 2], ["relu", "elu", "gelu"], "squared_error")
+    assert net.n_weights == plain.n_weights == 3 * 4 + 4 * 5 + 5 * 6 + 6 * 2
+    assert net.batch_norm_units == 4 + 6
+    assert net.n_params == plain.n_params + 2 * (4 + 6)
+    end = plain.n_params  # the last bias ends here
+    assert net.batch_norm_slices() == [end, None, end + 2 * 4]
+    assert plain.batch_norm_slices() == [None, None, None] and plain.batch_norm_units == 0
+    assert net.intercept_slices() == plain.intercept_slices()
+    zero = _engine.Network([3, 4, 2], ["relu"], "squared_error", dropout=[0.0],
+                           batch_norm=[False])
+    assert zero.n_params == _engine.Network([3, 4, 2], ["relu"], "squared_error").n_params
+
+
+@pytest.mark.parametrize("kwargs", [dict(weight_decay=-0.1), dict(weight_decay=NAN),
+                                    dict(max_grad_norm=-1.0), dict(max_grad_norm=NAN)],
+                         ids=["decay-negative", "decay-nan", "clip-negative", "clip-nan"])
+def test_optimizer_rejects_regularizer_settings(kwargs):
+    with pytest.raises(ValueError, match="weight_decay and max_grad_norm"):
+        _engine.Optimizer("adamw", 5, np.float64, **kwargs)
+
+
+def test_optimizer_step_rejects_bad_n_weights():
+    opt = _engine.Optimizer("adamw", 5, np.float64, weight_decay=0.1)
+    for bad in (-1, 6):
+        with pytest.raises(ValueError, match="n_weights"):
+            opt.step_params(np.zeros(5), np.ones(5), bad)
+    assert opt.step == 0
+
+
+@pytest.fixture
+def bn_case(case):
+    """The fixture's problem on a net with batch norm and dropout."""
+    net = _engine.Network([F, H, O], ["relu"], "squared_error", dropout=[0.5],
+                          batch_norm=[True])
+    rng = np.random.default_rng(3)
+    return dict(case, net=net, params=rng.standard_normal(net.n_params),
+                opt=_engine.Optimizer("adam", net.n_params, np.float64),
+                running=np.concatenate([np.zeros(H), np.ones(H)]))
+
+
+def train_bn(c, **kw):
+    a = dict(c)
+    a.update(kw)
+    return _engine.train_epoch(a["net"], a["params"], a["opt"], a["X"], a["y"], a["sw"],
+                               a["order"], a.get("batch_size", 2),
+                               dropout_seed=a.get("seed", 0), running_stats=a["running"])
+
+
+RUNNING_BAD = {
+    "missing": lambda c: None,
+    "too-long": lambda c: np.zeros(2 * H + 1),
+    "too-short": lambda c: np.zeros(H),
+    "float32": lambda c: np.zeros(2 * H, np.float32),
+    "2d": lambda c: np.zeros((2, H)),
+    "noncontiguous": lambda c: np.zeros(4 * H)[::2],
+    "readonly": lambda c: readonly(np.zeros(2 * H)),
+    "list": lambda c: [0.0] * (2 * H),
+}
+
+
+@pytest.mark.parametrize("bad", sorted(RUNNING_BAD))
+def test_train_epoch_rejects_running_stats(bn_case, bad):
+    before = bn_case["params"].copy()
+    running = RUNNING_BAD[bad](bn_case)
+    with pytest.raises(ValueError, match="running_stats"):
+        train_bn(bn_case, running=running)
+    np.testing.assert_array_equal(bn_case["params"], before)
+    assert bn_case["opt"].step == 0
+
+
+def test_running_stats_for_a_net_without_batch_norm(case):
+    """A net without batch norm takes none (or an empty vector), not a
+    vector of some other net's size."""
+    train(case)
+    _engine.train_epoch(case["net"], case["params"], case["opt"], case["X"], case["y"],
+                        case["sw"], case["order"], 2, running_stats=np.zeros(0))
+    with pytest.raises(ValueError, match="running_stats"):
+        _engine.train_epoch(case["net"], case["params"], case["opt"], case["X"], case["y"],
+                            case["sw"], case["order"], 2, running_stats=np.zeros(2 * H))
+
+
+BAD_SEEDS = [-1, 2**64, 2**70, NAN, float("inf"), None, 1.5, "seven"]
+BAD_SEED_IDS = ["negative", "2**64", "2**70", "nan", "inf", "none", "fraction", "string"]
+
+
+@pytest.mark.parametrize("seed", BAD_SEEDS, ids=BAD_SEED_IDS)
+def test_bad_dropout_seed_rejected(bn_case, seed):
+    """Seeds are integers in [0, 2**64): anything else is a ValueError that
+    names dropout_seed (a float is not silently truncated), before any change."""
+    before = bn_case["params"].copy()
+    running = bn_case["running"].copy()
+    with pytest.raises(ValueError, match="dropout_seed"):
+        train_bn(bn_case, seed=seed)
+    np.testing.assert_array_equal(bn_case["params"], before)
+    np.testing.assert_array_equal(bn_case["running"], running)
+    assert bn_case["opt"].step == 0
+    with pytest.raises(ValueError, match="dropout_seed"):
+        _engine.loss_grad(bn_case["net"], bn_case["params"], bn_case["X"], bn_case["y"],
+                          dropout_seed=seed)
+    with pytest.raises(ValueError, match="dropout_seed"):
+        _engine.dropout(np.ones((2, 2)), np.arange(2, dtype=np.int64), 0, seed, 0.5)
+    with pytest.raises(ValueError, match="dropout_seed"):
+        _engine.dropout_keep(seed, 0, 0, 0.5)
+
+
+def test_valid_seeds_accepted(bn_case):
+    """The range's ends and NumPy integers are seeds."""
+    for seed in (0, 2**64 - 1, np.uint64(2**64 - 1), np.int64(5), 2**32):
+        _engine.loss_grad(bn_case["net"], bn_case["params"], bn_case["X"], bn_case["y"],
+                          dropout_seed=seed)
+        train_bn(dict(bn_case, params=bn_case["params"].copy(),
+                      running=bn_case["running"].copy()), seed=seed)
+
+
+def test_batch_norm_calls_rejected(bn_case):
+    c = bn_case
+    # batch statistics over all samples: they must fit one chunk
+    with pytest.raises(ValueError, match="one chunk"):
+        _engine.loss_grad(c["net"], c["params"], c["X"], c["y"], chunk_rows=N - 1)
+    _engine.loss_grad(c["net"], c["params"], c["X"], c["y"], chunk_rows=N)
+    # prediction takes a folded net
+    with pytest.raises(ValueError, match="batch norm"):
+        _engine.predict(c["net"], c["params"], c["X"])
+    # a valid epoch runs and moves the running statistics
+    running = c["running"].copy()
+    train_bn(c)
+    assert not np.array_equal(c["running"], running)
+
+
+def test_regularizer_kernel_twins_reject():
+    x = np.ones((3, 2))
+    g, b = np.ones(2), np.zeros(2)
+    bad_forward = [
+        (lambda: _engine.batch_norm_forward(np.ones(3), g, b), "x"),
+        (lambda: _engine.batch_norm_forward(x.astype(int), g, b), "x"),
+        (lambda: _engine.batch_norm_forward(np.ones((0, 2)), g, b), "at least one row"),
+        (lambda: _engine.batch_norm_forward(np.ones((3, 0)), np.ones(0), np.ones(0)),
+         "at least one row"),
+        (lambda: _engine.batch_norm_forward(readonly(x), g, b), "x"),
+        (lambda: _engine.batch_norm_forward(np.ones((3, 4))[:, ::2], g, b), "x"),
+        (lambda: _engine.batch_norm_forward(x.copy(), np.ones(3), b), "gamma"),
+        (lambda: _engine.batch_norm_forward(x.copy(), g, np.zeros(2, np.float32)), "beta"),
+        (lambda: _engine.batch_norm_forward(x.copy(), g, b, running_mean=np.zeros(2)),
+         "running_mean and running_var"),
+        (lambda: _engine.batch_norm_forward(x.copy(), g, b, 1e-5, np.zeros(2), np.zeros(3)),
+         "running_var"),
+        (lambda: _engine.batch_norm_forward(x.copy(), g, b, 1e-5, readonly(np.zeros(2)),
+                                            np.zeros(2)), "running_mean"),
+        (lambda: _engine.batch_norm_forward(x.copy(), g, b, eps=0.0), "eps"),
+        (lambda: _engine.batch_norm_forward(x.copy(), g, b, eps=NAN), "eps"),
+        (lambda: _engine.batch_norm_forward(x.copy(), g, b, momentum=1.5), "momentum"),
+        (lambda: _engine.batch_norm_forward(x.copy(), g, b, momentum=NAN), "momentum"),
+    ]
+    xhat, inv = np.zeros((3, 2)), np.ones(2)
+    bad_backward = [
+        (lambda: _engine.batch_norm_backward(x.copy(), np.zeros((2, 2)), inv, g), "xhat"),
+        (lambda: _engine.batch_norm_backward(x.copy(), xhat, np.ones(3), g), "inv_std"),
+        (lambda: _engine.batch_norm_backward(x.copy(), xhat, inv, np.ones(1)), "gamma"),
+        (lambda: _engine.batch_norm_backward(x.copy(), xhat.astype(np.float32), inv, g),
+         "xhat"),
+        (lambda: _engine.batch_norm_backward(readonly(x), xhat, inv, g), "delta"),
+    ]
+    rows = np.arange(3, dtype=np.int64)
+    bad_dropout = [
+        (lambda: _engine.dropout(x, rows[:2], 0, 1, 0.5), "rows"),
+        (lambda: _engine.dropout(x, rows.astype(np.int32), 0, 1, 0.5), "rows"),
+        (lambda: _engine.dropout(x, rows[None, :], 0, 1, 0.5), "rows"),
+        (lambda: _engine.dropout(np.ones(3), rows, 0, 1, 0.5), "x"),
+        (lambda: _engine.dropout(x.astype(int), rows, 0, 1, 0.5), "x"),
+        (lambda: _engine.dropout(x, rows, 0, 1, -0.1), "rate"),
+        (lambda: _engine.dropout(x, rows, 0, 1, 1.0), "rate"),
+        (lambda: _engine.dropout(x, rows, 0, 1, NAN), "rate"),
+        (lambda: _engine.dropout_keep(1, 0, 0, -0.1), "rate"),
+        (lambda: _engine.dropout_keep(1, 0, 0, 1.0), "rate"),
+        (lambda: _engine.dropout_keep(1, 0, 0, NAN), "rate"),
+    ]
+    for call, match in bad_forward + bad_backward + bad_dropout:
+        with pytest.raises(ValueError, match=match):
+            call()
+
+
 # ---- allocations ----
 
 def run_python(code, timeout=60, env=None):
@@ -402,37 +618,44 @@ def test_huge_layer_network_is_described_correctly():
 
 # ---- pickling ----
 
-def test_network_pickle_round_trip():
+@pytest.mark.parametrize("extras", [{}, dict(l1=0.1, dropout=[0.3, 0.0], batch_norm=[False, True],
+                                             batch_norm_momentum=0.3, batch_norm_eps=1e-3)],
+                         ids=["plain", "regularized"])
+def test_network_pickle_round_trip(extras):
     net = _engine.Network([5, 4, 3, 2], ["leaky_relu", "tanh"], "binary_cross_entropy",
-                          leaky_relu_slope=0.2, alpha=0.3, data_loss_scale=0.5)
+                          leaky_relu_slope=0.2, alpha=0.3, data_loss_scale=0.5, **extras)
     net2 = pickle.loads(pickle.dumps(net))
     for attr in ("layer_sizes", "hidden_activations", "loss", "leaky_relu_slope", "alpha",
-                 "data_loss_scale", "n_params", "n_outputs", "output_activation"):
+                 "data_loss_scale", "n_params", "n_outputs", "output_activation", "l1",
+                 "dropout", "batch_norm", "batch_norm_momentum", "batch_norm_eps",
+                 "batch_norm_units", "n_weights"):
         assert getattr(net2, attr) == getattr(net, attr), attr
     assert net2.coef_slices() == net.coef_slices()
     assert net2.intercept_slices() == net.intercept_slices()
+    assert net2.batch_norm_slices() == net.batch_norm_slices()
     rng = np.random.default_rng(1)
     p = rng.standard_normal(net.n_params)
     X, y = rng.standard_normal((7, 5)), rng.integers(0, 2, (7, 2)).astype(float)
-    l1, g1 = _engine.loss_grad(net, p, X, y)
-    l2, g2 = _engine.loss_grad(net2, p, X, y)
+    l1, g1 = _engine.loss_grad(net, p, X, y, dropout_seed=9)
+    l2, g2 = _engine.loss_grad(net2, p, X, y, dropout_seed=9)
     assert l1 == l2
     np.testing.assert_array_equal(g1, g2)
 
 
-@pytest.mark.parametrize("kind", ["sgd", "adam", "rmsprop"])
+@pytest.mark.parametrize("kind", ["sgd", "adam", "rmsprop", "adamw"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_optimizer_pickle_round_trip(kind, dtype):
     rng = np.random.default_rng(2)
     n = 9
     opt = _engine.Optimizer(kind, n, dtype, learning_rate=0.03, momentum=0.7,
-                            nesterov=False, beta_1=0.8, beta_2=0.95, epsilon=1e-6)
+                            nesterov=False, beta_1=0.8, beta_2=0.95, epsilon=1e-6,
+                            weight_decay=0.2, max_grad_norm=0.5)
     p = rng.standard_normal(n).astype(dtype)
     for _ in range(3):
-        opt.step_params(p, rng.standard_normal(n).astype(dtype))
+        opt.step_params(p, rng.standard_normal(n).astype(dtype), 4)
     opt2 = pickle.loads(pickle.dumps(opt))
     for attr in ("kind", "learning_rate", "momentum", "nesterov", "beta_1", "beta_2",
-                 "epsilon", "step"):
+                 "epsilon", "step", "weight_decay", "max_grad_norm"):
         assert getattr(opt2, attr) == getattr(opt, attr), attr
     for m in ("moment_1", "moment_2"):
         a, b = getattr(opt, m), getattr(opt2, m)
@@ -443,8 +666,8 @@ def test_optimizer_pickle_round_trip(kind, dtype):
     q = p.copy()
     for _ in range(3):
         g = rng.standard_normal(n).astype(dtype)
-        opt.step_params(p, g)
-        opt2.step_params(q, g)
+        opt.step_params(p, g, 4)
+        opt2.step_params(q, g, 4)
     np.testing.assert_array_equal(p, q)
     assert opt.step == opt2.step == 6
 

@@ -1,20 +1,24 @@
 """The engine's building blocks against straightforward NumPy references, in
 float32 and float64: activations and their derivatives, output losses (with
 numerically extreme logits), dense layers (dense and CSR input), optimizer
-updates over several steps, and chunked prediction."""
+updates over several steps (AdamW, gradient clipping), chunked prediction,
+and the regularizer kernels: batch normalization (forward with running
+statistics, backward) and dropout (its hash-defined masks bit for bit, and
+their statistics)."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from _engine_ref import (DTYPES, GEMM_IDS, GEMM_PATHS, HIDDEN_ACTIVATIONS, LOSSES,
-                         OUTPUT_ACTIVATION,
-                         RefOptimizer, _engine, activation, activation_derivative,
-                         forward, init_params, make_problem, per_sample_loss)
+from _engine_ref import (ALL_HIDDEN_ACTIVATIONS, DTYPES, GEMM_IDS, GEMM_PATHS, LOSSES,
+                         NEW_ACTIVATIONS, OUTPUT_ACTIVATION, SLOPE_FROM_INPUT, RefOptimizer,
+                         _engine, activation, activation_slope, apply_dropout, batch_norm_backward,
+                         batch_norm_forward, dropout_mask, dropout_threshold, forward,
+                         init_params, make_problem, per_sample_loss)
 
 DTYPE_IDS = ["f32", "f64"]
 # relative tolerances of elementwise results computed in the dtype
 RTOL = {np.float32: 2e-6, np.float64: 1e-13}
-ALL_ACTIVATIONS = HIDDEN_ACTIVATIONS + ["softmax", "exp"]
+ALL_ACTIVATIONS = ALL_HIDDEN_ACTIVATIONS + ["softmax", "exp"]
 
 
 def assert_close(actual, expected, rtol, atol=0.0, what=""):
@@ -66,7 +70,7 @@ def test_bias_activation_extreme_inputs(dtype, act):
 
 # ---- activation_backward ----
 
-@pytest.mark.parametrize("act", HIDDEN_ACTIVATIONS + ["exp"])
+@pytest.mark.parametrize("act", ALL_HIDDEN_ACTIVATIONS + ["exp"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_activation_backward(dtype, act):
     rng = np.random.default_rng(1)
@@ -75,11 +79,16 @@ def test_activation_backward(dtype, act):
     a = activation(act, z, 0.2).astype(dtype)
     delta = rng.standard_normal((6, 5)).astype(dtype)
     # act'(z) from a, in the dtype as the engine does (1 - a*a for tanh
-    # cancels near saturation whatever the precision of the reference)
-    expected = delta * activation_derivative(act, a, 0.2)
-    out = _engine.activation_backward(delta, a, act, leaky_relu_slope=0.2)
+    # cancels near saturation whatever the precision of the reference);
+    # gelu and swish take z instead of a
+    expected = delta * activation_slope(act, z, a, 0.2)
+    saved = z if act in SLOPE_FROM_INPUT else a
+    out = _engine.activation_backward(delta, saved, act, leaky_relu_slope=0.2)
     assert out is delta
-    assert_close(delta, expected, 4 * RTOL[dtype], what=f"{act} backward")
+    # gelu' and swish' have roots, where only an absolute bound holds (their
+    # accuracy is checked closely in test_new_activation_derivatives)
+    atol = 4 * RTOL[dtype] * np.abs(expected).max() if act in NEW_ACTIVATIONS else 0.0
+    assert_close(delta, expected, 4 * RTOL[dtype], atol=atol, what=f"{act} backward")
     if act in ("relu", "leaky_relu"):
         # piecewise linear: the result is exactly delta, 0 or slope * delta
         np.testing.assert_array_equal(delta, expected)
@@ -171,7 +180,7 @@ def random_csr(rng, shape, density, dtype):
     return sp.csr_matrix(X.astype(dtype))
 
 
-@pytest.mark.parametrize("act", HIDDEN_ACTIVATIONS + ["softmax", "exp"])
+@pytest.mark.parametrize("act", ALL_HIDDEN_ACTIVATIONS + ["softmax", "exp"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("gemm", GEMM_IDS)
 def test_dense_forward(gemm, dtype, act):
@@ -383,6 +392,120 @@ def test_optimizer_first_sgd_step_is_plain_gradient_step():
         np.testing.assert_allclose(opt.moment_1, -0.1 * g, rtol=1e-15)
 
 
+ADAMW_CASES = [
+    ("adamw", dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.3)),
+    ("adamw", dict(beta_1=0.5, beta_2=0.9, epsilon=1e-3, weight_decay=2.0)),
+]
+ADAMW_IDS = ["adamw", "adamw-custom"]
+
+
+@pytest.mark.parametrize("n_weights", [0, 20, 37])
+@pytest.mark.parametrize("kind,kw", ADAMW_CASES, ids=ADAMW_IDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_optimizer_adamw(dtype, kind, kw, n_weights):
+    """AdamW against the reference: the first n_weights entries decay by
+    (1 - lr * weight_decay) each step, the others follow Adam."""
+    rng = np.random.default_rng(60)
+    n = 37
+    params = rng.standard_normal(n).astype(dtype)
+    ref_params = params.copy()
+    opt = _engine.Optimizer(kind, n, dtype, learning_rate=0.05, **kw)
+    ref = RefOptimizer(kind, n, dtype, learning_rate=0.05, **kw)
+    rtol = {np.float32: 1e-5, np.float64: 1e-13}[dtype]
+    for it in range(8):
+        if it == 5:
+            opt.learning_rate = ref.lr = 0.01
+        grad = (rng.standard_normal(n) * 10.0 ** rng.integers(-3, 2)).astype(dtype)
+        opt.step_params(params, grad, n_weights)
+        ref.update(ref_params, grad, n_weights)
+        assert opt.step == ref.step == it + 1
+        assert_close(params, ref_params, rtol, atol=rtol,
+                     what=f"adamw params, step {it + 1}, n_weights {n_weights}")
+    assert_close(opt.moment_1, ref.m1, rtol, atol=rtol * np.abs(ref.m1).max(), what="m1")
+    assert_close(opt.moment_2, ref.m2, rtol, atol=rtol * np.abs(ref.m2).max(), what="m2")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_optimizer_adamw_decay_is_decoupled(dtype):
+    """With a zero gradient Adam's step is 0: AdamW multiplies each weight by
+    exactly (1 - lr * weight_decay) per step (the base learning rate, no bias
+    correction) and leaves the other entries alone; with weight_decay 0 it
+    is Adam, bit for bit."""
+    T = np.dtype(dtype).type
+    rng = np.random.default_rng(61)
+    p0 = rng.standard_normal(12).astype(dtype)
+    opt = _engine.Optimizer("adamw", 12, dtype, learning_rate=0.1, weight_decay=0.5)
+    p = p0.copy()
+    expected = p0.copy()
+    for _ in range(4):
+        opt.step_params(p, np.zeros(12, dtype), 7)
+        expected[:7] = T(1 - 0.1 * 0.5) * expected[:7]
+    np.testing.assert_array_equal(p, expected)
+    np.testing.assert_array_equal(p[7:], p0[7:])
+    # weight_decay 0: Adam exactly, whatever n_weights
+    a = _engine.Optimizer("adamw", 12, dtype, learning_rate=0.1)
+    b = _engine.Optimizer("adam", 12, dtype, learning_rate=0.1)
+    pa, pb = p0.copy(), p0.copy()
+    for _ in range(3):
+        g = rng.standard_normal(12).astype(dtype)
+        a.step_params(pa, g, 12)
+        b.step_params(pb, g, 12)
+    np.testing.assert_array_equal(pa, pb)
+    np.testing.assert_array_equal(a.moment_2, b.moment_2)
+
+
+@pytest.mark.parametrize("kind,kw", OPT_CASES + ADAMW_CASES, ids=OPT_IDS + ADAMW_IDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_optimizer_max_grad_norm(dtype, kind, kw):
+    """Every optimizer with clipping against the reference, over steps whose
+    gradients are longer than max_grad_norm and steps whose are shorter."""
+    rng = np.random.default_rng(62)
+    n = 37
+    params = rng.standard_normal(n).astype(dtype)
+    ref_params = params.copy()
+    opt = _engine.Optimizer(kind, n, dtype, learning_rate=0.05, max_grad_norm=1.5, **kw)
+    ref = RefOptimizer(kind, n, dtype, learning_rate=0.05, max_grad_norm=1.5, **kw)
+    rtol = {np.float32: 1e-5, np.float64: 1e-13}[dtype]
+    for it in range(10):
+        scale = 10.0 ** [-2, 1, 0.5, -1, 2][it % 5] / np.sqrt(n)
+        grad = (rng.standard_normal(n) * scale).astype(dtype)
+        opt.step_params(params, grad, 30)
+        ref.update(ref_params, grad, 30)
+        assert_close(params, ref_params, rtol, atol=rtol, what=f"{kind} params, step {it + 1}")
+    assert 2 <= ref.n_clipped <= 8  # both branches taken
+    if kind != "rmsprop":
+        assert_close(opt.moment_1, ref.m1, rtol, atol=rtol * np.abs(ref.m1).max(), what="m1")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_optimizer_clipped_step_has_max_norm(dtype):
+    """Plain SGD with learning rate 1 moves params by -g: a gradient longer
+    than max_grad_norm moves them by exactly max_grad_norm along -g (the norm
+    over every entry, weights or not); a shorter one is untouched, bit for
+    bit the step of an optimizer without clipping."""
+    rng = np.random.default_rng(63)
+    n = 40
+    tol = {np.float32: 1e-6, np.float64: 1e-14}[dtype]
+    for length in (0.3, 2.0, 50.0, 1e4):
+        g = rng.standard_normal(n)
+        g[:5] *= 1e-3  # most of the length in the non-weight entries
+        g = (g * length / np.linalg.norm(g)).astype(dtype)
+        clipped = _engine.Optimizer("sgd", n, dtype, learning_rate=1.0, momentum=0.0,
+                                    max_grad_norm=1.0)
+        plain = _engine.Optimizer("sgd", n, dtype, learning_rate=1.0, momentum=0.0)
+        p0 = rng.standard_normal(n).astype(dtype)
+        p, q = p0.copy(), p0.copy()
+        clipped.step_params(p, g, 5)
+        plain.step_params(q, g, 5)
+        step = p0.astype(np.float64) - p.astype(np.float64)
+        if length <= 1.0:
+            np.testing.assert_array_equal(p, q)
+        else:
+            assert abs(np.linalg.norm(step) - 1.0) < 4 * tol, np.linalg.norm(step)
+            direction = g.astype(np.float64) / np.linalg.norm(g.astype(np.float64))
+            assert_close(step, direction, 0, atol=8 * tol, what=f"direction, |g| = {length}")
+
+
 # ---- predict ----
 
 PREDICT_SIZES = (6, 9, 2, 11, 4, 3)  # 4 hidden layers: every ping-pong buffer
@@ -474,3 +597,385 @@ def test_tanh_accuracy(dtype):
     got = _engine.bias_activation(specials[None, :].copy(), None, "tanh")[0]
     np.testing.assert_array_equal(got, [1.0, -1.0, np.nan, 0.0, -0.0])
     assert np.signbit(got[-1])
+
+
+# ---- elu, gelu, swish: accuracy over their range ----
+
+def _exact_logistic(x):
+    """logistic(x) in extended precision, no overflow for x of either sign."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def exact_new_activation(act, z):
+    """(act(z), act'(z)) in np.longdouble, from forms without cancellation:
+    gelu = z logistic(2u) (= 0.5 z (1 + tanh u)), swish = z logistic(z)."""
+    z = z.astype(np.longdouble)
+    if act == "elu":
+        neg = np.minimum(z, 0)
+        return np.where(z > 0, z, np.expm1(neg)), np.where(z > 0, 1, np.exp(neg))
+    if act == "swish":
+        s, q = _exact_logistic(z), _exact_logistic(-z)
+        return z * s, s + z * s * q
+    if act == "gelu":
+        c = np.sqrt(np.longdouble(2) / np.pi)
+        cubic = np.longdouble(0.044715)
+        u = c * (z + cubic * z ** 3)
+        du = c * (1 + 3 * cubic * z ** 2)
+        s, q = _exact_logistic(2 * u), _exact_logistic(-2 * u)
+        return z * s, s + 2 * z * s * q * du
+    raise ValueError(act)
+
+
+def new_activation_points(dtype, seed):
+    rng = np.random.default_rng(seed)
+    z = np.concatenate([rng.uniform(-30, 30, 30_000), rng.uniform(-4, 4, 30_000),
+                        10.0 ** rng.uniform(-30, -3, 10_000) * rng.choice([-1, 1], 10_000)])
+    return z.astype(dtype)
+
+
+# max error in ulp of the exact value (normal results)
+NEW_ACTIVATION_ULPS = 4
+
+
+@pytest.mark.parametrize("act", NEW_ACTIVATIONS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_new_activation_accuracy(dtype, act):
+    """elu and swish are within a few ulp of the exact value for every normal
+    result, tiny and large arguments included; gelu within a few ulp plus
+    what its conditioning implies (kappa = |z gelu'(z) / gelu(z)|, about
+    2 |u| for z << 0, where exp(2u) amplifies the rounding of u: 2 kappa ulp).
+    The textbook form 0.5 z (1 + tanh u) cancels there: -0 for a result of
+    -1.4e-17 at z = -7.4, hundreds of ulp at z = -3 where kappa is 10.
+    The specials are kept."""
+    z = new_activation_points(dtype, 32)
+    out = _engine.bias_activation(z[None, :].copy(), None, act)[0]
+    exact, slope = exact_new_activation(act, z)
+    rounded = exact.astype(dtype)
+    normal = np.abs(rounded) >= np.finfo(dtype).tiny
+    assert normal.mean() > 0.7  # most points are checked
+    ulps = (np.abs(out[normal] - exact[normal])
+            / np.spacing(np.abs(rounded[normal])).astype(np.longdouble))
+    allowed = np.full(ulps.shape, float(NEW_ACTIVATION_ULPS))
+    if act == "gelu":
+        kappa = np.abs(z[normal] * slope[normal] / exact[normal])
+        allowed = allowed + 2 * kappa
+    worst = np.flatnonzero(normal)[np.argmax(ulps - allowed)]
+    assert np.all(ulps <= allowed), (
+        f"{act}: error {float(np.max(ulps - allowed)):.3g} ulp above the bound at "
+        f"z={z[worst]!r}: {out[worst]!r} vs exact {float(exact[worst])!r}")
+    # results below the normal range: at most a few smallest normals off
+    tiny = ~normal
+    assert np.all(np.abs(out[tiny] - exact[tiny]) <= 4 * np.finfo(dtype).tiny)
+    specials = np.array([np.inf, np.nan, 0.0, -0.0], dtype)
+    got = _engine.bias_activation(specials[None, :].copy(), None, act)[0]
+    np.testing.assert_array_equal(got, [np.inf, np.nan, 0.0, 0.0])
+    if act == "elu":
+        got = _engine.bias_activation(np.array([[-np.inf, -1e30]], dtype), None, act)
+        np.testing.assert_array_equal(got, [[-1.0, -1.0]])
+
+
+@pytest.mark.parametrize("act", NEW_ACTIVATIONS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_new_activation_derivatives(dtype, act):
+    """activation_backward's act'(z) (elu from its output a, gelu and swish
+    from z) within a few eps of the exact derivative, relative to
+    max(|act'(z)|, 1): the derivative from elu's output is a + 1, exact to
+    eps absolutely, and gelu' / swish' have roots."""
+    z = new_activation_points(dtype, 33)
+    saved = z if act in SLOPE_FROM_INPUT else _engine.bias_activation(z[None, :].copy(),
+                                                                      None, act)[0]
+    out = _engine.activation_backward(np.ones_like(z), saved, act)
+    _, exact = exact_new_activation(act, z)
+    err = np.abs(out - exact) / np.maximum(np.abs(exact), 1)
+    eps = np.finfo(dtype).eps
+    worst = int(np.argmax(err))
+    assert err.max() <= 4 * eps, (
+        f"{act}': max error {float(err.max()) / eps:.3g} eps at z={z[worst]!r}: "
+        f"{out[worst]!r} vs exact {float(exact[worst])!r}")
+    # and the delta is multiplied in
+    delta = np.linspace(-2, 2, z.size).astype(dtype)
+    got = _engine.activation_backward(delta.copy(), saved, act)
+    np.testing.assert_array_equal(got, delta * out)
+
+
+# ---- batch normalization ----
+
+BN_SHAPES = [(1, 4), (2, 3), (13, 5), (64, 7)]
+BN_IDS = [f"{b}x{c}" for b, c in BN_SHAPES]
+
+
+def bn_inputs(dtype, B, C, seed):
+    """x with per-column offsets and scales, a constant column when B > 1,
+    scales of both signs, shifts, running statistics."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((B, C)) * rng.uniform(0.1, 10, C) + rng.uniform(-5, 5, C))
+    if B > 1:
+        x[:, 1] = 0.5  # variance 0: xhat 0 exactly (sums of 0.5 are exact)
+    gamma = rng.uniform(0.5, 2, C) * rng.choice([-1, 1], C)
+    beta = rng.standard_normal(C)
+    running_mean, running_var = rng.standard_normal(C), rng.uniform(0.5, 2, C)
+    return [a.astype(dtype) for a in (x, gamma, beta, running_mean, running_var)]
+
+
+@pytest.mark.parametrize("shape", BN_SHAPES, ids=BN_IDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_batch_norm_forward(dtype, shape):
+    B, C = shape
+    eps, momentum = 1e-3, 0.3
+    x, gamma, beta, rm0, rv0 = bn_inputs(dtype, B, C, 40)
+    x0 = x.copy()
+    rm, rv = rm0.copy(), rv0.copy()
+    out, xhat, inv_std = _engine.batch_norm_forward(x, gamma, beta, eps, rm, rv, momentum)
+    assert out is x, "must work in place and return x"
+    assert xhat.shape == (B, C) and inv_std.shape == (C,)
+    assert xhat.dtype == inv_std.dtype == dtype
+    x64 = x0.astype(np.float64)
+    u, xh, mean, var, inv = batch_norm_forward(x64, gamma.astype(np.float64),
+                                               beta.astype(np.float64), eps)
+    # the rounding of the mean, relative to the spread: |mean| / std per column
+    cond = 1 + np.abs(mean) * inv
+    tol = 20 * np.finfo(dtype).eps
+    assert_close(inv_std, inv, tol, what="inv_std")
+    assert_close(xhat, xh, 0, atol=tol * cond.max(), what="xhat")
+    assert_close(out, u, 0, atol=tol * (cond * np.abs(gamma) + np.abs(beta)).max(), what="out")
+    if B > 1:
+        # the constant column: exactly 0 and beta
+        np.testing.assert_array_equal(xhat[:, 1], 0)
+        np.testing.assert_array_equal(out[:, 1], beta[1])
+        # running statistics: the unbiased variance (ddof=1), momentum 0.3
+        exp_mean = 0.7 * rm0.astype(np.float64) + 0.3 * x64.mean(axis=0)
+        exp_var = 0.7 * rv0.astype(np.float64) + 0.3 * x64.var(axis=0, ddof=1)
+        assert_close(rm, exp_mean, tol, atol=tol * np.abs(x64).max(), what="running mean")
+        assert_close(rv, exp_var, tol, what="running var")
+    else:
+        # one row: no variance estimate, the running statistics stay as they were
+        np.testing.assert_array_equal(rm, rm0)
+        np.testing.assert_array_equal(rv, rv0)
+        np.testing.assert_array_equal(xhat, 0)
+        np.testing.assert_array_equal(out, np.broadcast_to(beta, (1, C)))
+    # without running statistics: the same outputs
+    x2 = x0.copy()
+    out2, xhat2, inv2 = _engine.batch_norm_forward(x2, gamma, beta, eps)
+    np.testing.assert_array_equal(out2, out)
+    np.testing.assert_array_equal(xhat2, xhat)
+    np.testing.assert_array_equal(inv2, inv_std)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 1.0])
+def test_batch_norm_momentum_extremes(momentum):
+    """momentum 0 keeps the running statistics, 1 replaces them by the batch's."""
+    x, gamma, beta, rm0, rv0 = bn_inputs(np.float64, 9, 4, 41)
+    rm, rv = rm0.copy(), rv0.copy()
+    _engine.batch_norm_forward(x.copy(), gamma, beta, 1e-5, rm, rv, momentum)
+    if momentum == 0:
+        np.testing.assert_array_equal(rm, rm0)
+        np.testing.assert_array_equal(rv, rv0)
+    else:
+        np.testing.assert_allclose(rm, x.mean(axis=0), rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(rv, x.var(axis=0, ddof=1), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_batch_norm_forward_large_offset(dtype):
+    """Columns of mean 1000 and standard deviation 1: two passes (mean, then
+    squared deviations) keep the variance accurate where E[x^2] - E[x]^2
+    would cancel (float32: a relative error of order eps * 1e6)."""
+    rng = np.random.default_rng(42)
+    x = (1000 + rng.standard_normal((200, 3))).astype(dtype)
+    var = x.astype(np.float64).var(axis=0)
+    _, xhat, inv_std = _engine.batch_norm_forward(x.copy(), np.ones(3, dtype),
+                                                  np.zeros(3, dtype), 1e-30)
+    rel = np.abs(inv_std.astype(np.float64) ** -2 - var) / var
+    bound = {np.float32: 1e-4, np.float64: 1e-12}[dtype]
+    assert rel.max() < bound, f"variance off by {rel.max():.3e} relative"
+    assert_close(xhat.std(axis=0, dtype=np.float64), np.ones(3), bound, what="xhat std")
+
+
+@pytest.mark.parametrize("shape", BN_SHAPES, ids=BN_IDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_batch_norm_backward(dtype, shape):
+    B, C = shape
+    x, gamma, beta, _, _ = bn_inputs(dtype, B, C, 43)
+    _, xhat, inv_std = _engine.batch_norm_forward(x.copy(), gamma, beta, 1e-3)
+    rng = np.random.default_rng(44)
+    delta = rng.standard_normal((B, C)).astype(dtype)
+    d = delta.copy()
+    dx, dgamma, dbeta = _engine.batch_norm_backward(d, xhat, inv_std, gamma)
+    assert dx is d, "delta is overwritten with d loss / d x"
+    assert dgamma.dtype == dbeta.dtype == dtype
+    f64 = [a.astype(np.float64) for a in (delta, xhat, inv_std, gamma)]
+    ref_dx, ref_dgamma, ref_dbeta = batch_norm_backward(*f64)
+    tol = 50 * np.finfo(dtype).eps
+    scale = np.abs(f64[0]).sum(axis=0) * (1 + np.abs(f64[1]).max(axis=0))
+    assert_close(dgamma, ref_dgamma, 0, atol=tol * scale.max(), what="dgamma")
+    assert_close(dbeta, ref_dbeta, 0, atol=tol * scale.max(), what="dbeta")
+    assert_close(dx, ref_dx, 0,
+                 atol=tol * (np.abs(f64[3]) * f64[2] * scale / B).max(), what="dx")
+    if B == 1:  # the output is beta whatever x: no gradient reaches x or gamma
+        np.testing.assert_array_equal(dx, 0)
+        np.testing.assert_array_equal(dgamma, 0)
+        np.testing.assert_array_equal(dbeta, delta[0])
+
+
+def test_batch_norm_backward_is_the_forward_derivative():
+    """In float64: d/dx sum(w * bn(x)), dgamma and dbeta from the backward
+    kernel against central differences of the forward kernel."""
+    x, gamma, beta, _, _ = bn_inputs(np.float64, 11, 4, 45)
+    x[:, 1] += np.linspace(-1, 1, 11)  # no constant column (eps dominates it)
+    w = np.random.default_rng(46).standard_normal(x.shape)
+    eps = 1e-3
+
+    def f(values):
+        out = _engine.batch_norm_forward(values["x"].copy(), values["gamma"], values["beta"],
+                                         eps)[0]
+        return float(np.sum(w * out))
+
+    _, xhat, inv_std = _engine.batch_norm_forward(x.copy(), gamma, beta, eps)
+    dx, dgamma, dbeta = _engine.batch_norm_backward(w.copy(), xhat, inv_std, gamma)
+    base = {"x": x, "gamma": gamma, "beta": beta}
+    h = 1e-6
+    for name, analytic in (("x", dx), ("gamma", dgamma), ("beta", dbeta)):
+        fd = np.empty_like(base[name])
+        for i in np.ndindex(fd.shape):
+            plus, minus = base[name].copy(), base[name].copy()
+            plus[i] += h
+            minus[i] -= h
+            fd[i] = (f({**base, name: plus}) - f({**base, name: minus})) / (2 * h)
+        err = np.max(np.abs(analytic - fd)) / np.max(np.abs(fd))
+        assert err < 1e-7, f"d/d{name}: max rel diff to finite differences {err:.3e}"
+
+
+# ---- dropout ----
+
+SEEDS = [0, 1, 12345, 2**32 - 1, 2**32, 2**32 + 1, 2**63 + 12345, 2**64 - 1]
+SAMPLES = [0, 1, 2, 7, 1000, 2**31 - 1, 2**32, 2**32 + 7, 2**40 + 3, 2**63 - 1]
+RATES = [0.0, 0.1, 0.25, 0.5, 0.9, 0.999, 3 / 2**24, 1e-9]
+
+
+def test_dropout_keep_matches_numpy_hash():
+    """_engine.dropout_keep against the mask reimplemented in NumPy from the
+    hash's definition (csrc/engine.h): seeds and sample indices beyond 32
+    bits (the hash takes both halves), every unit of a few layers."""
+    units = np.arange(70)
+    for seed in SEEDS:
+        for rate in RATES:
+            expected = dropout_mask(seed, SAMPLES, units, rate)
+            got = np.array([[_engine.dropout_keep(seed, s, u, rate) for u in units]
+                            for s in SAMPLES])
+            assert got.dtype == bool
+            mismatch = np.argwhere(got != expected)
+            assert mismatch.size == 0, (
+                f"seed {seed}, rate {rate}: {len(mismatch)} mismatches, first at "
+                f"(sample, unit) = {[SAMPLES[mismatch[0][0]], mismatch[0][1]]}")
+
+
+def test_dropout_threshold_boundaries():
+    """A unit is dropped exactly when the top 24 bits of its hash are below
+    round(rate * 2^24): rates at and around a unit's own hash value flip it."""
+    seed, sample, unit = 77, 5, 3
+    keys = dropout_mask(seed, [sample], [unit], 0.0)  # always kept at rate 0
+    assert keys.all()
+    # the unit's hash value (top 24 bits) by bisection on the engine's keep test
+    lo, hi = 0, 2**24
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _engine.dropout_keep(seed, sample, unit, mid / 2**24):
+            lo = mid
+        else:
+            hi = mid
+    # kept at threshold lo, dropped at lo + 1: the hash's top bits are lo
+    assert _engine.dropout_keep(seed, sample, unit, lo / 2**24)
+    assert not _engine.dropout_keep(seed, sample, unit, (lo + 1) / 2**24)
+    assert dropout_threshold((lo + 1) / 2**24) == lo + 1
+    assert not dropout_mask(seed, [sample], [unit], (lo + 1) / 2**24)[0, 0]
+    assert dropout_mask(seed, [sample], [unit], lo / 2**24)[0, 0]
+    # rates rounding to the same threshold decide alike
+    assert not _engine.dropout_keep(seed, sample, unit, (lo + 0.5) / 2**24)
+    assert _engine.dropout_keep(seed, sample, unit, (lo + 0.49) / 2**24)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.5, 0.9])
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_dropout_kernel_matches_numpy_mask(dtype, rate):
+    """The kernel is x * keep / (1 - rate) with the NumPy mask, bit for bit
+    (NaN where kept stays NaN, dropped entries are +0)."""
+    rng = np.random.default_rng(50)
+    x = rng.standard_normal((23, 11)).astype(dtype)
+    x[3, 4] = np.nan
+    x[5, :] = np.inf
+    rows = rng.choice(2**40, 23).astype(np.int64)
+    for seed, offset in ((3, 0), (2**64 - 1, 17), (2**33, 5)):
+        out = _engine.dropout(x, rows, offset, seed, rate)
+        assert out is not x and out.dtype == dtype
+        keep = dropout_mask(seed, rows, offset + np.arange(11), rate)
+        expected = apply_dropout(x, keep, rate)
+        np.testing.assert_array_equal(out.view(np.uint8), expected.view(np.uint8))
+        if rate == 0:
+            np.testing.assert_array_equal(out.view(np.uint8), x.view(np.uint8))
+
+
+def test_dropout_mask_statistics():
+    """Over 2000 samples x 64 units per rate: the keep rate is 1 - rate
+    within 5 standard errors, overall, per unit and per sample's count (a
+    binomial's variance: units of a sample independent), and adjacent units
+    and samples are kept together as often as independence says."""
+    n_rows, n_units = 2000, 64
+    rows = np.arange(n_rows, dtype=np.int64)
+    ones = np.ones((n_rows, n_units))
+    for rate in (0.05, 0.2, 0.5, 0.8, 0.95):
+        keep = _engine.dropout(ones, rows, 0, 2024, rate) != 0
+        p = 1 - rate
+        n = keep.size
+        assert abs(keep.mean() - p) < 5 * np.sqrt(p * rate / n), (rate, keep.mean())
+        per_unit = keep.mean(axis=0)
+        assert np.all(np.abs(per_unit - p) < 5 * np.sqrt(p * rate / n_rows)), (rate, per_unit)
+        counts = keep.sum(axis=1)
+        ratio = counts.var(ddof=1) / (n_units * p * rate)
+        assert 0.85 < ratio < 1.15, f"rate {rate}: per-sample count variance ratio {ratio:.3f}"
+        for both in (keep[:, 1:] & keep[:, :-1], keep[1:] & keep[:-1]):
+            assert abs(both.mean() - p * p) < 5 * np.sqrt(p * p * (1 - p * p) / both.size), (
+                rate, both.mean(), p * p)
+
+
+def test_dropout_masks_differ():
+    """Other seeds (also in the high 32 bits only), samples (also in the high
+    bits only) and units give masks that agree no more than chance does."""
+    rate, p = 0.5, 0.5
+    units = np.arange(256)
+    base_rows = np.arange(400)
+    base = dropout_mask(7, base_rows, units, rate)
+    engine_base = _engine.dropout(np.ones((400, 256)), base_rows, 0, 7, rate) != 0
+    np.testing.assert_array_equal(engine_base, base)
+    others = {
+        "seed + 1": dropout_mask(8, base_rows, units, rate),
+        "seed + 2^32": dropout_mask(7 + 2**32, base_rows, units, rate),
+        "sample + 400": dropout_mask(7, base_rows + 400, units, rate),
+        "sample + 2^32": dropout_mask(7, base_rows + 2**32, units, rate),
+        "unit + 256": dropout_mask(7, base_rows, units + 256, rate),
+    }
+    agree_expected = p * p + (1 - p) * (1 - p)
+    se = np.sqrt(agree_expected * (1 - agree_expected) / base.size)
+    for what, mask in others.items():
+        agree = (mask == base).mean()
+        assert abs(agree - agree_expected) < 5 * se, f"{what}: masks agree on {agree:.4f}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_dropout_kernel_independent_of_batching(dtype):
+    """A row's mask depends on its sample index only: permuting the rows
+    permutes the output, batches of any split give the whole, and a layer's
+    columns starting at unit_offset + k are the units offset + k."""
+    rng = np.random.default_rng(51)
+    x = rng.standard_normal((40, 9)).astype(dtype)
+    rows = rng.permutation(1000)[:40].astype(np.int64)
+    whole = _engine.dropout(x, rows, 4, 99, 0.3)
+    perm = rng.permutation(40)
+    np.testing.assert_array_equal(_engine.dropout(x[perm], rows[perm], 4, 99, 0.3),
+                                  whole[perm])
+    parts = [_engine.dropout(x[a:b], rows[a:b], 4, 99, 0.3)
+             for a, b in ((0, 1), (1, 14), (14, 40))]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    right = _engine.dropout(np.ascontiguousarray(x[:, 3:]), rows, 7, 99, 0.3)
+    np.testing.assert_array_equal(right, whole[:, 3:])
+    assert (whole == 0).any() and (whole != 0).any()

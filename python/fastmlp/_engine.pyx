@@ -10,6 +10,8 @@ from libc.stdint cimport int64_t, uint64_t
 from cpython.exc cimport PyErr_CheckSignals
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
+import operator
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -449,10 +451,16 @@ cdef fm_net _net_for_call(Network net, uint64_t dropout_seed, running_stats, dty
 
 
 def _check_seed(seed):
-    seed = int(seed)
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"dropout_seed must be in [0, 2**64), got {seed}")
-    return seed
+    """A dropout seed: an integer (Python or NumPy) in [0, 2**64); a float
+    is refused rather than truncated."""
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        raise ValueError(f"dropout_seed must be an integer in [0, 2**64), got {seed!r}") \
+            from None
+    if not 0 <= value < 2**64:
+        raise ValueError(f"dropout_seed must be in [0, 2**64), got {seed!r}")
+    return value
 
 
 cdef class Optimizer:
@@ -1050,4 +1058,6 @@ def dropout(x, rows, unit_offset, seed, rate):
 
 def dropout_keep(seed, sample, unit, rate):
     """Whether dropout keeps (True) unit `unit` of sample `sample`."""
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in [0, 1), got {rate}")
     return bool(fm_dropout_keep(_check_seed(seed), sample, unit, rate))
