@@ -275,6 +275,10 @@ static double SFX(backward)(const fm_net *net, const REAL *params, const fm_inpu
                                    net->small_gemm_max, ws->weight_t);
             SFX(hidden_backward)(net, params, l - 1, rows, first_row, n_rows, ws, dinp, grad);
         }
+        /* Batch norm subtracts the batch mean, so the bias before it has no
+         * effect and a zero gradient; its computed sum is rounding noise,
+         * which Adam's normalization would turn into a random walk. */
+        if (SFX(has_batch_norm)(net, l)) memset(db, 0, sizeof(REAL) * (size_t)fan_out);
     }
     return data_loss;
 }

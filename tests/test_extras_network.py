@@ -238,6 +238,21 @@ def test_batch_norm_partial_fit_and_pickle_continue_identically(multiclass):
     assert resumed.batch_norm_scales_[0].base is resumed._params
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_freezes_the_redundant_bias(multiclass, dtype):
+    """The bias before a batch norm has no effect (the batch mean is
+    subtracted): its gradient is exactly 0, so no optimizer moves it (with
+    Adam, rounding noise would otherwise random-walk it)."""
+    X, y = multiclass
+    clf = MLPClassifier(hidden_layer_sizes=(8, 6), batch_norm=[True, False],
+                        warm_start=True, max_iter=1, random_state=0)
+    clf.fit(X.astype(dtype), y)
+    before = [b.copy() for b in clf.intercepts_]
+    clf.set_params(max_iter=20).fit(X.astype(dtype), y)
+    np.testing.assert_array_equal(clf.intercepts_[0], before[0])
+    assert not np.allclose(clf.intercepts_[1], before[1])
+
+
 def test_batch_norm_cannot_change_on_warm_start(multiclass):
     X, y = multiclass
     clf = MLPClassifier(hidden_layer_sizes=(8,), batch_norm=True, warm_start=True,
