@@ -5,6 +5,7 @@ Where scikit-learn defines the outcome (errors, warnings, predictions), the
 test runs scikit-learn's estimator alongside and compares.
 """
 
+import inspect
 import pickle
 import re
 import warnings
@@ -527,9 +528,12 @@ def test_get_set_params_clone(name):
     est = FM[name](hidden_layer_sizes=(5, 4), alpha=0.3, random_state=1)
     sk_params = SK[name]().get_params()
     params = est.get_params()
-    assert params.keys() == sk_params.keys()
+    # every scikit-learn parameter, with its default; fastmlp's own come after
+    assert params.keys() >= sk_params.keys()
     defaults = FM[name]().get_params()
-    assert defaults == sk_params  # same defaults as scikit-learn
+    assert {k: defaults[k] for k in sk_params} == sk_params
+    signature = list(inspect.signature(FM[name]).parameters)
+    assert signature[: len(sk_params)] == list(inspect.signature(SK[name]).parameters)
     assert params["hidden_layer_sizes"] == (5, 4) and params["alpha"] == 0.3
     assert est.set_params(alpha=2.0, max_iter=7) is est
     assert est.alpha == 2.0 and est.max_iter == 7
@@ -542,7 +546,8 @@ def test_get_set_params_clone(name):
     assert not hasattr(cloned, "coefs_")
     cloned.fit(X, y)
     _models_equal(cloned, est, rtol=0)
-    assert repr(est) == repr(SK[name](**est.get_params()))
+    params = est.get_params()
+    assert repr(est) == repr(SK[name](**{k: params[k] for k in sk_params}))
 
 
 def test_not_fitted():
@@ -630,7 +635,6 @@ def test_bad_hidden_layer_sizes(name, sizes):
         dict(alpha=-1.0),
         dict(batch_size=0),
         dict(batch_size="big"),
-        dict(learning_rate="optimal"),
         dict(learning_rate_init=0.0),
         dict(power_t=-0.5),
         dict(max_iter=0),
@@ -657,6 +661,18 @@ def test_invalid_parameters(bad):
         ValueError, lambda mod: mod[name](**{"max_iter": 2, **bad}).fit(X, y)
     )
     assert f"'{next(iter(bad))}' parameter of {name} must be" in str(err)
+
+
+def test_invalid_option_of_an_extended_parameter():
+    """learning_rate has fastmlp's options too: rejected like scikit-learn
+    rejects it, with a message that lists fastmlp's options."""
+    with pytest.raises(ValueError, match="'learning_rate' parameter"):
+        SK["MLPClassifier"](learning_rate="optimal", max_iter=2).fit(X_CLF, Y_CLF)
+    with pytest.raises(ValueError, match="'learning_rate' parameter of MLPClassifier "
+                       "must be a str among") as exc:
+        MLPClassifier(learning_rate="optimal", max_iter=2).fit(X_CLF, Y_CLF)
+    for option in ("constant", "invscaling", "adaptive", "cosine", "step"):
+        assert f"'{option}'" in str(exc.value)
 
 
 def test_classifier_rejects_continuous_targets():

@@ -6,6 +6,13 @@ attributes and models, trained by a C engine.
 """
 from fastmlp._multilayer_perceptron import MLPClassifier, MLPRegressor
 from fastmlp._onnx import register_onnx_converters, to_onnx
+from fastmlp._plotting import plot_loss_curve
 
 __version__ = "0.1.0"
-__all__ = ["MLPClassifier", "MLPRegressor", "register_onnx_converters", "to_onnx"]
+__all__ = [
+    "MLPClassifier",
+    "MLPRegressor",
+    "plot_loss_curve",
+    "register_onnx_converters",
+    "to_onnx",
+]

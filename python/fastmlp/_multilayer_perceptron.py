@@ -11,8 +11,11 @@ mini-batches and apply the same updates, so they train the same model.
 
 import copy
 import functools
+import inspect
+import math
 import operator
 import os
+import sys
 import warnings
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -22,6 +25,7 @@ import numpy as np
 import scipy
 import scipy.optimize
 import scipy.sparse as sp
+from scipy.special import xlogy
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -85,7 +89,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [
+            StrOptions({"constant", "invscaling", "adaptive", "cosine", "step"})
+        ],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -106,7 +112,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
-        # ---- beyond scikit-learn ----
+        # ---- beyond scikit-learn ---- (MLPClassifier adds class_weight)
+        "weight_init": [StrOptions({"glorot", "he", "lecun"})],
+        "lr_step_size": [Interval(Integral, 1, None, closed="left")],
+        "lr_gamma": [Interval(Real, 0, 1, closed="right")],
+        "early_stopping_metric": [StrOptions({"score", "loss"})],
+        "restore_best_weights": ["boolean"],
+        "callbacks": [list, tuple, None],
+        "progress": ["boolean"],
         "leaky_relu_slope": [Interval(Real, 0, None, closed="left")],
         "rho": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -143,6 +156,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         epsilon,
         n_iter_no_change,
         max_fun,
+        weight_init,
+        lr_step_size,
+        lr_gamma,
+        early_stopping_metric,
+        restore_best_weights,
+        callbacks,
+        progress,
         leaky_relu_slope,
         rho,
         weight_decay,
@@ -175,6 +195,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.weight_init = weight_init
+        self.lr_step_size = lr_step_size
+        self.lr_gamma = lr_gamma
+        self.early_stopping_metric = early_stopping_metric
+        self.restore_best_weights = restore_best_weights
+        self.callbacks = callbacks
+        self.progress = progress
         self.leaky_relu_slope = leaky_relu_slope
         self.rho = rho
         self.weight_decay = weight_decay
@@ -368,6 +395,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             )
         params = state.pop("_params", None)
         units = state.pop("_layer_units", None)
+        # parameters added since the pickle was written take their defaults
+        # (which are the behaviour of the version that wrote it)
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.default is not inspect.Parameter.empty:
+                state.setdefault(name, param.default)
         super().__setstate__(state)
         if params is not None:
             self._set_params_vector(params, units)
@@ -408,14 +440,19 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         else:
             self.out_activation_ = "logistic"
 
-        # Glorot-uniform, drawn layer by layer (weights, then biases) from
-        # the estimator's RandomState, as scikit-learn does.
-        factor = 2.0 if self.activation == "logistic" else 6.0
+        # initial weights and biases, layer by layer from the estimator's
+        # RandomState ('glorot' draws scikit-learn's: see _initial_layer)
+        hidden = self._hidden_activations(len(layer_units) - 2)
+        # scikit-learn sizes the output layer by the hidden activation too
+        # (its single `activation`); with no hidden layer, by `activation`
+        layer_activations = hidden + [hidden[-1] if hidden else self.activation]
         coefs, intercepts = [], []
-        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
-            bound = np.sqrt(factor / (fan_in + fan_out))
-            coefs.append(self._random_state.uniform(-bound, bound, (fan_in, fan_out)))
-            intercepts.append(self._random_state.uniform(-bound, bound, fan_out))
+        for fan_in, fan_out, activation in zip(
+            layer_units[:-1], layer_units[1:], layer_activations
+        ):
+            coef, intercept = self._initial_layer(fan_in, fan_out, activation)
+            coefs.append(coef)
+            intercepts.append(intercept)
         # batch norm starts as the identity map: scale 1, shift 0, running
         # mean 0 and variance 1
         self._batch_norm_layers = self._hidden_batch_norm(len(layer_units) - 2)
@@ -442,10 +479,33 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self.validation_scores_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
+                self.validation_loss_curve_ = []
+                self.best_validation_loss_ = np.inf
             else:
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
+                self.validation_loss_curve_ = None
+                self.best_validation_loss_ = None
+
+    def _initial_layer(self, fan_in, fan_out, activation):
+        """Initial (coef, intercept) of one layer whose output goes through
+        `activation`, drawn from the estimator's RandomState (float64).
+
+        'glorot' is scikit-learn's exact initialisation (the same draws:
+        weights, then biases, uniform in +-sqrt(factor / (fan_in + fan_out)),
+        factor 2 for a logistic layer, 6 otherwise); 'he' and 'lecun' draw
+        the weights uniform in +-sqrt(6 / fan_in) and +-sqrt(3 / fan_in)
+        (variance 2 / fan_in and 1 / fan_in) and start the biases at 0."""
+        if self.weight_init == "glorot":
+            factor = 2.0 if activation == "logistic" else 6.0
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+            return coef, self._random_state.uniform(-bound, bound, fan_out)
+        factor = 6.0 if self.weight_init == "he" else 3.0
+        bound = np.sqrt(factor / fan_in)
+        coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+        return coef, np.zeros(fan_out)
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden_layer_sizes = self.hidden_layer_sizes
@@ -459,11 +519,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
+        _check_callbacks(self.callbacks)
+        # a missing tqdm is reported before any work is done
+        progress_bar = self._progress_bar_class(incremental)
 
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
+        sample_weight = self._with_class_weight(y, sample_weight)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
@@ -506,7 +570,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             )
 
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, y, sample_weight, incremental)
+            self._fit_stochastic(X, y, sample_weight, incremental, progress_bar)
         elif self.solver == "lbfgs":
             self._fit_lbfgs(X, y, sample_weight)
 
@@ -522,6 +586,33 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if self.batch_size == "auto":
             return min(200, n_samples)
         return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _with_class_weight(self, y, sample_weight):
+        """sample_weight with the class weights applied (MLPClassifier)."""
+        return sample_weight
+
+    def _progress_bar_class(self, incremental):
+        """tqdm's bar class when this call shows a progress bar, else None.
+
+        fit with a stochastic solver shows one when progress=True or
+        verbose >= 2; partial_fit (one epoch a call) and 'lbfgs' show none.
+        progress=True without tqdm raises ImportError; verbose >= 2 without
+        it prints scikit-learn's lines instead (drop-in behaviour)."""
+        if incremental or self.solver not in _STOCHASTIC_SOLVERS:
+            return None
+        if not (self.progress or self.verbose >= 2):
+            return None
+        try:
+            from tqdm import tqdm
+        except ImportError as exc:
+            if not self.progress:
+                return None
+            raise ImportError(
+                "progress=True shows a progress bar with the tqdm package, which "
+                "is not installed; install it with `pip install tqdm` (or "
+                "`pip install fastmlp[progress]`), or set progress=False."
+            ) from exc
+        return tqdm
 
     @contextmanager
     def _unchanged_on_error(self, incremental):
@@ -626,7 +717,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             **common,
         )
 
-    def _fit_stochastic(self, X, y, sample_weight, incremental):
+    def _fit_stochastic(self, X, y, sample_weight, incremental, progress_bar=None):
         params = self._packed_params()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -665,11 +756,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
+            # labels for the score, the binarized targets for the loss
+            y_val_labels = y_val
             if is_classifier(self):
-                y_val = self._label_binarizer.inverse_transform(y_val)
+                y_val_labels = self._label_binarizer.inverse_transform(y_val)
+            validation = (X_val, y_val_labels, y_val, sample_weight_val)
         else:
             X_train, y_train, sample_weight_train = X, y, sample_weight
-            X_val = y_val = sample_weight_val = None
+            validation = None
 
         # after the checks above: a rejected call reaches no engine code
         if (
@@ -680,6 +774,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             or self._optimizer.moment_1.dtype != params.dtype
         ):
             self._optimizer = self._make_optimizer(params.size, params.dtype)
+            # the clock of the 'cosine' and 'step' schedules
+            self._optimizer_epochs = 0
 
         n_samples = X_train.shape[0]
         if self.batch_size == "auto":
@@ -705,6 +801,19 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             )
         order = np.arange(n_samples, dtype=np.int64)
 
+        # verbose's per-epoch lines, unless a bar asked for by verbose >= 2
+        # shows them instead; a bar's neighbours print through tqdm.write
+        print_epochs = bool(self.verbose) and not (
+            progress_bar is not None and self.verbose >= 2
+        )
+        bar = None
+        if progress_bar is not None:
+            bar = progress_bar(
+                total=self.max_iter, desc=type(self).__name__, unit="epoch",
+                file=sys.stderr,
+            )
+        write = print if bar is None else bar.write
+
         try:
             self.n_iter_ = 0
             uses_dropout = any(network.dropout)
@@ -712,6 +821,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 if self.shuffle:
                     order = _shuffle_order(order, self._random_state)
                 dropout_seed = self._dropout_seed() if uses_dropout else 0
+                learning_rate = self._learning_rate_epoch_starts()
                 accumulated_loss = _engine.train_epoch(
                     network,
                     params,
@@ -726,23 +836,27 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     running_stats=self._running_stats,
                 )
                 self.n_iter_ += 1
+                self._optimizer_epochs = getattr(self, "_optimizer_epochs", 0) + 1
                 self.loss_ = accumulated_loss / n_samples
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                if print_epochs:
+                    write("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
                 self._update_no_improvement_count(
-                    early_stopping, X_val, y_val, sample_weight_val
+                    validation, write if print_epochs else None
                 )
                 self._learning_rate_iteration_ends()
+                if self._epoch_ends(learning_rate, bar):
+                    break  # a callback asked to stop
 
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
                         msg = (
-                            "Validation score did not improve more than "
+                            "Validation %s did not improve more than "
                             "tol=%f for %d consecutive epochs."
-                            % (self.tol, self.n_iter_no_change)
+                            % (self.early_stopping_metric, self.tol,
+                               self.n_iter_no_change)
                         )
                     else:
                         msg = (
@@ -750,7 +864,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                             " for %d consecutive epochs."
                             % (self.tol, self.n_iter_no_change)
                         )
-                    if self._trigger_stopping(msg):
+                    if self._trigger_stopping(msg, write):
                         break
                     self._no_improvement_count = 0
 
@@ -769,8 +883,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             # after the last completed update (the interrupted epoch is not
             # counted in n_iter_ nor recorded in loss_curve_).
             warnings.warn("Training interrupted by user.")
+        finally:
+            if bar is not None:
+                bar.close()
 
-        if early_stopping:
+        if early_stopping and self.restore_best_weights:
             params[:] = self._best_params
             self._running_stats[:] = self._best_running_stats
 
@@ -783,6 +900,48 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         drawn = int(self._random_state.randint(0, 2**63 - 1, dtype=np.int64))
         return (drawn + self._optimizer.step * 0x9E3779B97F4A7C15) % 2**64
 
+    def _learning_rate_epoch_starts(self):
+        """Set the learning rate of the epoch about to run and return it.
+
+        'cosine' and 'step' apply to every stochastic solver; their clock is
+        the number of epochs run with the current optimizer (this fit's
+        epochs; partial_fit's, summed over its calls).  'cosine' restarts
+        every max_iter epochs (only partial_fit can run more)."""
+        epoch = getattr(self, "_optimizer_epochs", 0)
+        learning_rate_init = float(self.learning_rate_init)
+        if self.learning_rate == "cosine":
+            self._optimizer.learning_rate = (
+                0.5 * learning_rate_init
+                * (1 + math.cos(math.pi * (epoch % self.max_iter) / self.max_iter))
+            )
+        elif self.learning_rate == "step":
+            self._optimizer.learning_rate = learning_rate_init * self.lr_gamma ** (
+                epoch // self.lr_step_size
+            )
+        return self._optimizer.learning_rate
+
+    def _epoch_ends(self, learning_rate, bar):
+        """Report the epoch just recorded to the progress bar and to every
+        callback; True when a callback asked to stop."""
+        logs = {"loss": self.loss_, "learning_rate": learning_rate}
+        if self.early_stopping:
+            logs["validation_score"] = self.validation_scores_[-1]
+            logs["validation_loss"] = self.validation_loss_curve_[-1]
+        if bar is not None:
+            postfix = {"loss": "%.4g" % self.loss_}
+            if self.early_stopping:
+                postfix["val_score"] = "%.4g" % logs["validation_score"]
+                if self.early_stopping_metric == "loss":
+                    postfix["val_loss"] = "%.4g" % logs["validation_loss"]
+            bar.set_postfix(postfix, refresh=False)
+            bar.update(1)
+        stop = False
+        for callback in self.callbacks or ():
+            # each gets its own logs, and every one sees the epoch that stops
+            if callback(self.n_iter_, dict(logs), self):
+                stop = True
+        return stop
+
     def _learning_rate_iteration_ends(self):
         """Per-epoch learning-rate schedule of the sgd solver."""
         if self.solver == "sgd" and self.learning_rate == "invscaling":
@@ -790,38 +949,61 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
             )
 
-    def _trigger_stopping(self, msg):
+    def _trigger_stopping(self, msg, write=print):
         """True to stop; with sgd's 'adaptive' rate, divide it by 5 instead
         while it is above 1e-6."""
         adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
         if not adaptive:
             if self.verbose:
-                print(msg + " Stopping.")
+                write(msg + " Stopping.")
             return True
         if self._optimizer.learning_rate <= 1e-6:
             if self.verbose:
-                print(msg + " Learning rate too small. Stopping.")
+                write(msg + " Learning rate too small. Stopping.")
             return True
         self._optimizer.learning_rate /= 5.0
         if self.verbose:
-            print(msg + " Setting learning rate to %f" % self._optimizer.learning_rate)
+            write(msg + " Setting learning rate to %f" % self._optimizer.learning_rate)
         return False
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sample_weight):
-        if early_stopping:
-            val_score = self._score(X_val, y_val, sample_weight=sample_weight)
+    def _update_no_improvement_count(self, validation, write=None):
+        """After an epoch: compare the validation metric (early stopping;
+        validation = (X, labels, binarized targets, sample_weight)) or the
+        training loss with the best so far, and keep the best weights.
+        write: where the validation lines go (None: not printed)."""
+        if validation is not None:
+            X_val, y_val, y_val_binarized, sample_weight = validation
+            # one forward pass gives both the score and the loss
+            output = self._forward_pass_fast(X_val, check_input=False)
+            val_score = self._score(X_val, y_val, sample_weight=sample_weight,
+                                    output=output)
+            val_loss = self._output_loss(output, y_val_binarized, sample_weight)
             self.validation_scores_.append(val_score)
-            if self.verbose:
-                print("Validation score: %f" % self.validation_scores_[-1])
-            last_valid_score = self.validation_scores_[-1]
-            if last_valid_score < (self.best_validation_score_ + self.tol):
-                self._no_improvement_count += 1
+            self.validation_loss_curve_.append(val_loss)
+            if write is not None:
+                write("Validation score: %f" % val_score)
+                if self.early_stopping_metric == "loss":
+                    write("Validation loss: %f" % val_loss)
+            if self.early_stopping_metric == "loss":
+                best_loss = self.best_validation_loss_
+                # written so that a NaN loss counts as no improvement
+                if not val_loss < best_loss - self.tol:
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+                if val_loss < best_loss:
+                    self._best_params = self._packed_params().copy()
+                    self._best_running_stats = self._running_stats.copy()
             else:
-                self._no_improvement_count = 0
-            if last_valid_score > self.best_validation_score_:
-                self.best_validation_score_ = last_valid_score
-                self._best_params = self._packed_params().copy()
-                self._best_running_stats = self._running_stats.copy()
+                if val_score < (self.best_validation_score_ + self.tol):
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+                if val_score > self.best_validation_score_:
+                    self._best_params = self._packed_params().copy()
+                    self._best_running_stats = self._running_stats.copy()
+            self.best_validation_score_ = max(self.best_validation_score_, val_score)
+            self.best_validation_loss_ = min(self.best_validation_loss_, val_loss)
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -829,6 +1011,30 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self._no_improvement_count = 0
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
+
+    def _output_loss(self, output, y, sample_weight):
+        """The training loss's data term (no L2 penalty) of the network's
+        output activations `output` (n_samples, n_outputs) against the
+        targets y (binarized labels for the classifier): scikit-learn's
+        definition -- probabilities clipped to [eps, 1 - eps] of their dtype,
+        half the squared error averaged over outputs, the Poisson half
+        deviance -- as a mean over samples weighted by sample_weight."""
+        y = np.asarray(y, dtype=np.float64).reshape(output.shape)
+        if self.out_activation_ in ("softmax", "logistic"):
+            eps = np.finfo(output.dtype).eps
+            prob = np.clip(output, eps, 1 - eps)
+            per_sample = -xlogy(y, prob.astype(np.float64)).sum(axis=1)
+            if self.out_activation_ == "logistic":
+                per_sample -= xlogy(1 - y, (1 - prob).astype(np.float64)).sum(axis=1)
+        elif self.out_activation_ == "exp":
+            pred = output.astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                per_sample = (xlogy(y, y / pred) - y + pred).sum(axis=1)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                per_sample = 0.5 * ((output.astype(np.float64) - y) ** 2).mean(axis=1)
+        return float(np.average(per_sample, weights=sample_weight))
+
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -860,9 +1066,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             )
         return True
 
-    def _score_with_function(self, X, y, sample_weight, score_function):
-        """Score without input validation (which would drop feature names)."""
-        y_pred = self._predict(X, check_input=False)
+    def _score_with_function(self, X, y, sample_weight, score_function, output=None):
+        """Score without input validation (which would drop feature names);
+        output: the network's output for X when already computed."""
+        if output is None:
+            output = self._forward_pass_fast(X, check_input=False)
+        y_pred = self._prediction(output)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
         return score_function(y, y_pred, sample_weight=sample_weight)
@@ -933,6 +1142,17 @@ def _check_flag(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} entries must be True or False, got {value!r}.")
     return bool(value)
+
+
+def _check_callbacks(callbacks):
+    """callbacks must be None or a list (tuple) of callables."""
+    for i, callback in enumerate(callbacks or ()):
+        if not callable(callback):
+            raise TypeError(
+                f"callbacks must be a list of callables called as "
+                f"callback(epoch, logs, estimator); callbacks[{i}] is {callback!r} "
+                f"({type(callback).__name__}), which is not callable."
+            )
 
 
 def _fastmlp_version():
@@ -1077,8 +1297,18 @@ _COMMON_PARAMETERS_DOC = """
     batch_size : int or 'auto', default='auto'
         Mini-batch size of the stochastic solvers; 'auto' is
         ``min(200, n_samples)``.
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Learning-rate schedule of the 'sgd' solver.
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine', 'step'}, \
+default='constant'
+        Learning-rate schedule.  'constant', 'invscaling' and 'adaptive' are
+        scikit-learn's and apply to 'sgd' only ('adam' keeps
+        ``learning_rate_init``).  'cosine' and 'step' apply to every
+        stochastic solver: at epoch ``e`` (epochs completed so far) the rate
+        is ``0.5 * learning_rate_init * (1 + cos(pi * (e % max_iter) /
+        max_iter))``, respectively ``learning_rate_init * lr_gamma ** (e //
+        lr_step_size)``.  ``e`` counts the epochs of the current optimizer:
+        each ``fit`` (``warm_start`` too) starts again at 0; ``partial_fit``
+        continues across calls (so 'cosine' restarts every ``max_iter``
+        calls).
     learning_rate_init : float, default=0.001
         Initial learning rate ('sgd', 'adam').
     power_t : float, default=0.5
@@ -1091,8 +1321,10 @@ _COMMON_PARAMETERS_DOC = """
         Seeds weight initialisation, the validation split and shuffling.
     tol : float, default=1e-4
         Tolerance of the optimisation (see ``n_iter_no_change``).
-    verbose : bool, default=False
-        Print progress messages.
+    verbose : bool or int, default=False
+        Print progress messages.  ``verbose >= 2`` shows a progress bar
+        instead of the per-epoch lines when tqdm is installed (see
+        ``progress``; without tqdm, scikit-learn's lines).
     warm_start : bool, default=False
         Reuse the previous solution as initialisation.
     momentum : float, default=0.9
@@ -1101,7 +1333,8 @@ _COMMON_PARAMETERS_DOC = """
         Whether 'sgd' uses Nesterov's momentum.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data and stop when its score
-        stops improving; the best weights are kept.
+        (see ``early_stopping_metric``) stops improving; the best weights
+        are kept (see ``restore_best_weights``).
     validation_fraction : float, default=0.1
         Fraction of the data held out for early stopping.
     beta_1, beta_2 : float, default=0.9, 0.999
@@ -1111,7 +1344,75 @@ _COMMON_PARAMETERS_DOC = """
     n_iter_no_change : int, default=10
         Epochs without an improvement of more than ``tol`` before stopping.
     max_fun : int, default=15000
-        Maximum number of loss evaluations of 'lbfgs'.
+        Maximum number of loss evaluations of 'lbfgs'."""
+
+# fastmlp's own parameters (defaults: scikit-learn's behaviour); the
+# classifier's class_weight goes between these two parts.
+_WEIGHT_INIT_DOC = """
+    weight_init : {'glorot', 'he', 'lecun'}, default='glorot'
+        Initial weights.  'glorot' is scikit-learn's (the same random
+        draws): uniform in +-sqrt(6 / (fan_in + fan_out)) (2 instead of 6 for
+        logistic layers), biases likewise.  'he': weights uniform in
+        +-sqrt(6 / fan_in) (variance 2 / fan_in, for relu networks);
+        'lecun': +-sqrt(3 / fan_in) (variance 1 / fan_in); both start the
+        biases at 0."""
+
+_EXTRA_PARAMETERS_DOC = """
+    lr_step_size : int, default=10
+        Epochs between two decays of the 'step' learning rate.
+    lr_gamma : float, default=0.1
+        Factor, in (0, 1], of each decay of the 'step' learning rate.
+    early_stopping_metric : {'score', 'loss'}, default='score'
+        What early stopping watches on the validation set: the score
+        (accuracy or R^2; higher is better, scikit-learn's) or the loss
+        (lower is better) -- the training loss's definition (log-loss,
+        half squared error averaged over outputs, Poisson half deviance),
+        sample-weighted, without the L2 penalty term.  Same ``tol`` and
+        ``n_iter_no_change`` logic.
+    restore_best_weights : bool, default=True
+        With early stopping, end with the weights of the best validation
+        epoch (scikit-learn's behaviour); False keeps the last epoch's.  No
+        effect without early stopping.
+    callbacks : list of callables or None, default=None
+        Each is called after every epoch of the stochastic solvers (``fit``
+        and ``partial_fit``; 'lbfgs' calls none) as ``callback(epoch, logs,
+        estimator)``: ``epoch`` is ``n_iter_`` (1-based; always 1 in
+        ``partial_fit``, as ``n_iter_`` there), ``logs`` a new dict with
+        'loss' (the epoch's training loss) and 'learning_rate' (the rate
+        used during the epoch; Adam's before bias correction) and, with
+        early stopping, 'validation_score' and 'validation_loss'.  All
+        callbacks see every epoch; when one returns a true value, training
+        stops after that epoch without a ConvergenceWarning, ``n_iter_``
+        counting it (and with early stopping the best weights are restored
+        as usual).  An exception in a callback propagates and leaves the
+        estimator as it was before the call.  The estimator can be pickled
+        only if its callbacks can (module-level functions, not lambdas).
+    progress : bool, default=False
+        Show a tqdm progress bar over the epochs of ``fit`` (stochastic
+        solvers), on stderr, with the training loss (and validation score
+        under early stopping) as postfix.  Needs tqdm (``pip install tqdm``):
+        ImportError before training without it.  ``verbose >= 2`` shows the
+        bar too, and then the bar replaces the per-epoch lines (stopping
+        messages are still printed); with ``verbose=1`` the lines are
+        printed above the bar.  ``partial_fit`` and 'lbfgs' show no bar."""
+
+_CLASS_WEIGHT_DOC = """
+    class_weight : dict, list of dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied into ``sample_weight`` (both
+        apply when both are given): a dict {class label: weight} (classes
+        not in it weigh 1), or 'balanced', ``n_samples / (n_classes *
+        count of the class)`` computed over the training data given to
+        ``fit`` (sample-weighted when ``sample_weight`` is given), as
+        scikit-learn's ``compute_class_weight``.  Multilabel targets take
+        'balanced' or a list of one dict per label (mapping 0 and 1 to
+        weights), and a sample weighs the product of its labels' weights,
+        as in scikit-learn's ``compute_sample_weight``.  ``partial_fit``
+        accepts a dict only ('balanced' needs the whole training set).  With
+        early stopping the validation score and loss are weighted the
+        same way."""
+
+# the network extras (engine features) come after the training extras
+_NETWORK_PARAMETERS_DOC = """
     leaky_relu_slope : float, default=0.01
         Slope of 'leaky_relu' for negative inputs, >= 0.
     rho : float, default=0.9
@@ -1165,6 +1466,11 @@ _COMMON_ATTRIBUTES_DOC = """
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen during fit, when X has string column names.
+    validation_loss_curve_ : list of float or None
+        Validation loss after each epoch, with early stopping (see
+        ``early_stopping_metric`` for its definition); None otherwise.
+    best_validation_loss_ : float or None
+        Lowest validation loss, with early stopping; None otherwise.
     n_iter_ : int
         Number of epochs (or L-BFGS iterations) run.
     n_layers_ : int
@@ -1217,6 +1523,10 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     Parameters
     ----------"""
         + _COMMON_PARAMETERS_DOC
+        + _WEIGHT_INIT_DOC
+        + _CLASS_WEIGHT_DOC
+        + _EXTRA_PARAMETERS_DOC
+        + _NETWORK_PARAMETERS_DOC
         + """
 
     Attributes
@@ -1264,6 +1574,14 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        weight_init="glorot",
+        class_weight=None,
+        lr_step_size=10,
+        lr_gamma=0.1,
+        early_stopping_metric="score",
+        restore_best_weights=True,
+        callbacks=None,
+        progress=False,
         leaky_relu_slope=0.01,
         rho=0.9,
         weight_decay=0.01,
@@ -1297,6 +1615,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            weight_init=weight_init,
+            lr_step_size=lr_step_size,
+            lr_gamma=lr_gamma,
+            early_stopping_metric=early_stopping_metric,
+            restore_best_weights=restore_best_weights,
+            callbacks=callbacks,
+            progress=progress,
             leaky_relu_slope=leaky_relu_slope,
             rho=rho,
             weight_decay=weight_decay,
@@ -1305,6 +1630,76 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             dropout=dropout,
             batch_norm=batch_norm,
         )
+        self.class_weight = class_weight
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "class_weight": [None, dict, list, StrOptions({"balanced"})],
+    }
+
+    def _with_class_weight(self, y, sample_weight):
+        """The training weight of each sample: its class weight (from the
+        binarized targets y) times its sample_weight; sample_weight itself
+        without class_weight.  float64."""
+        if self.class_weight is None:
+            return sample_weight
+        Y = np.asarray(y).reshape(y.shape[0], -1)
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            weight = self._multilabel_class_weight(Y, sample_weight)
+        else:
+            # binarized as a 0/1 column (two classes or one) or one-hot
+            class_index = (
+                Y[:, 0].astype(np.intp) if Y.shape[1] == 1 else np.argmax(Y, axis=1)
+            )
+            if isinstance(self.class_weight, list):
+                raise ValueError(
+                    "class_weight as a list of dicts (one per label) is for "
+                    "multilabel targets; for these targets pass a dict "
+                    "{class_label: weight} or 'balanced'."
+                )
+            per_class = _class_weights(
+                self.class_weight, self.classes_, class_index, sample_weight
+            )
+            weight = per_class[class_index]
+        if sample_weight is not None:
+            weight = weight * np.asarray(sample_weight, dtype=np.float64)
+        return weight
+
+    def _multilabel_class_weight(self, Y, sample_weight):
+        """Multilabel targets, as scikit-learn's compute_sample_weight weighs
+        multi-output ones: each label is a 0/1 output weighted by its own
+        class weights ('balanced' per label, or one dict {0: w, 1: w} per
+        label); a sample's weight is the product over its labels (the loss
+        weighs samples, not single labels)."""
+        n_labels = Y.shape[1]
+        if isinstance(self.class_weight, dict):
+            raise ValueError(
+                "For multilabel targets, class_weight must be 'balanced' or a list "
+                f"of {n_labels} dicts (one per label, mapping 0 and 1 to weights); "
+                "got a dict."
+            )
+        if isinstance(self.class_weight, list):
+            if len(self.class_weight) != n_labels:
+                raise ValueError(
+                    f"class_weight has {len(self.class_weight)} dicts but the "
+                    f"multilabel target has {n_labels} labels; pass one dict per "
+                    "label."
+                )
+            if not all(isinstance(d, dict) for d in self.class_weight):
+                raise ValueError(
+                    "class_weight for multilabel targets must be a list of dicts, "
+                    f"got {self.class_weight!r}."
+                )
+        weight = np.ones(Y.shape[0])
+        for k in range(n_labels):
+            class_weight_k = (
+                self.class_weight if self.class_weight == "balanced"
+                else self.class_weight[k]
+            )
+            index = Y[:, k].astype(np.intp)
+            weight *= _class_weights(class_weight_k, np.array([0, 1]), index,
+                                     sample_weight)[index]
+        return weight
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -1360,14 +1755,18 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+        return self._prediction(self._forward_pass_fast(X, check_input=check_input))
 
-    def _score(self, X, y, sample_weight=None):
+    def _prediction(self, output):
+        """The labels predicted from the network's output activations."""
+        if self.n_outputs_ == 1:
+            output = output.ravel()
+        return self._label_binarizer.inverse_transform(output)
+
+    def _score(self, X, y, sample_weight=None, output=None):
         return super()._score_with_function(
-            X, y, sample_weight=sample_weight, score_function=accuracy_score
+            X, y, sample_weight=sample_weight, score_function=accuracy_score,
+            output=output,
         )
 
     @available_if(lambda est: est._check_solver())
@@ -1392,6 +1791,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self : object
             The trained model.
         """
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: the class "
+                "frequencies of the whole training set are not known from one "
+                "chunk. Compute the weights with sklearn.utils.class_weight."
+                "compute_class_weight('balanced', classes=classes, y=y), using as "
+                "y the targets of the training set or of a large enough sample of "
+                "it, and pass them as class_weight={class: weight}."
+            )
         with self._unchanged_on_error(incremental=True):
             if _check_partial_fit_first_call(self, classes):
                 self._label_binarizer = LabelBinarizer()
@@ -1445,6 +1853,46 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return tags
 
 
+def _class_weights(class_weight, classes, class_index, sample_weight):
+    """Weight of each class of `classes` (float64, one per class).
+
+    class_index: each sample's index in `classes`.  'balanced': the total
+    sample weight over (number of classes present * the class's weight),
+    n_samples / (n_classes * count) when unweighted (scikit-learn's
+    compute_class_weight, which LogisticRegression also weighs by
+    sample_weight); a dict {class label: weight}: classes it omits weigh 1."""
+    n_classes = len(classes)
+    weights = np.ones(n_classes)
+    if isinstance(class_weight, str):  # 'balanced'
+        present = np.bincount(class_index, minlength=n_classes) > 0
+        totals = np.bincount(class_index, weights=sample_weight, minlength=n_classes)
+        # a present class whose samples all weigh 0 keeps weight 1 (unused)
+        usable = present & (totals > 0)
+        weights[usable] = totals.sum() / (present.sum() * totals[usable])
+        return weights
+    unweighted = []
+    for i, label in enumerate(classes):
+        label = label.item() if isinstance(label, np.generic) else label
+        if label in class_weight:
+            weights[i] = class_weight[label]
+        else:
+            unweighted.append(label)
+    # as scikit-learn: labels that match no class are an error when some
+    # class is left unweighted (a misspelt label, most likely)
+    if unweighted and n_classes - len(unweighted) != len(class_weight):
+        unknown = [k for k in class_weight if k not in set(np.asarray(classes).tolist())]
+        raise ValueError(
+            f"class_weight has labels {unknown} that are not classes of y, and "
+            f"the classes {unweighted} are not in class_weight (the classes are "
+            f"{np.asarray(classes).tolist()})."
+        )
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError(
+            f"class_weight values must be finite and non-negative, got {class_weight!r}."
+        )
+    return weights
+
+
 def _check_partial_fit_first_call(clf, classes):
     """True on the first partial_fit call (when it sets classes_)."""
     if getattr(clf, "classes_", None) is None and classes is None:
@@ -1475,6 +1923,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         The loss; 'poisson' uses an exponential output (log link) and needs
         non-negative targets."""
         + _COMMON_PARAMETERS_DOC
+        + _WEIGHT_INIT_DOC
+        + _EXTRA_PARAMETERS_DOC
+        + _NETWORK_PARAMETERS_DOC
         + """
 
     Attributes
@@ -1526,6 +1977,13 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        weight_init="glorot",
+        lr_step_size=10,
+        lr_gamma=0.1,
+        early_stopping_metric="score",
+        restore_best_weights=True,
+        callbacks=None,
+        progress=False,
         leaky_relu_slope=0.01,
         rho=0.9,
         weight_decay=0.01,
@@ -1559,6 +2017,13 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            weight_init=weight_init,
+            lr_step_size=lr_step_size,
+            lr_gamma=lr_gamma,
+            early_stopping_metric=early_stopping_metric,
+            restore_best_weights=restore_best_weights,
+            callbacks=callbacks,
+            progress=progress,
             leaky_relu_slope=leaky_relu_slope,
             rho=rho,
             weight_decay=weight_decay,
@@ -1585,14 +2050,18 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
+        return self._prediction(self._forward_pass_fast(X, check_input=check_input))
 
-    def _score(self, X, y, sample_weight=None):
+    def _prediction(self, output):
+        """The predicted values from the network's output activations."""
+        if output.shape[1] == 1:
+            return output.ravel()
+        return output
+
+    def _score(self, X, y, sample_weight=None, output=None):
         return super()._score_with_function(
-            X, y, sample_weight=sample_weight, score_function=r2_score
+            X, y, sample_weight=sample_weight, score_function=r2_score,
+            output=output,
         )
 
     def _validate_input(self, X, y, incremental, reset):
