@@ -18,9 +18,12 @@ inapplicable are listed in ``_expected_failed_checks`` with the reason.
 
 import warnings
 
+import numpy as np
 import pytest
 import sklearn.neural_network as sk_nn
+from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning, SkipTestWarning
+from sklearn.model_selection import train_test_split
 from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -32,6 +35,11 @@ pytestmark = [
     # mirrored check_regressors_train (see _POISSON_TRAIN)
     pytest.mark.filterwarnings("ignore::RuntimeWarning"),
 ]
+
+def _noop_callback(epoch, logs, estimator):
+    """A callback that only reads (callbacks must not change parameters)."""
+    assert epoch == estimator.n_iter_ and "loss" in logs
+
 
 # (estimator class, parameters).  max_iter=100 as in scikit-learn's own
 # checking parameters: fewer epochs make check_*_train fail for scikit-learn
@@ -78,6 +86,30 @@ SETTINGS = [
              max_iter=100, random_state=0),
     ),
     (MLPRegressor, dict(activation="identity", max_iter=100, random_state=0)),
+    # fastmlp's own parameters (issue 5), away from their defaults
+    (MLPClassifier, dict(class_weight="balanced", max_iter=100, random_state=0)),
+    (
+        MLPClassifier,
+        dict(weight_init="he", solver="sgd", learning_rate="cosine",
+             learning_rate_init=0.05, max_iter=100, random_state=0),
+    ),
+    (
+        MLPClassifier,
+        dict(early_stopping=True, early_stopping_metric="loss",
+             restore_best_weights=False, callbacks=[_noop_callback],
+             max_iter=100, random_state=0),
+    ),
+    (
+        MLPRegressor,
+        dict(weight_init="lecun", learning_rate="step", lr_step_size=20,
+             lr_gamma=0.5, callbacks=[_noop_callback], max_iter=100,
+             random_state=0),
+    ),
+    (
+        MLPRegressor,
+        dict(early_stopping=True, early_stopping_metric="loss", max_iter=100,
+             random_state=0),
+    ),
 ]
 
 # Settings with fastmlp's extras beyond scikit-learn turned on: the same
@@ -151,6 +183,29 @@ _POISSON_TRAIN = (
     "positive_only target tag)"
 )
 
+# fastmlp's MLPClassifier has class_weight, so scikit-learn runs its class
+# weight checks, which it never runs on its own MLP: those failures are
+# mirrored by scikit-learn's MLP trained with the equivalent sample_weight
+# (test_expected_failures_mirror_sklearn), or are a documented refusal.
+_CLASS_WEIGHT_THRESHOLD = (
+    "check_class_weight_classifiers wants class 0 (weight 1000, the others "
+    "1e-4) predicted for 87%% of the held-out points of 3 very noisy blobs; "
+    "%s.  scikit-learn's MLP trained with the equivalent sample_weight gets "
+    "the same model and fraction"
+)
+_ES_CLASS_WEIGHT = _CLASS_WEIGHT_THRESHOLD % (
+    "early stopping on the class-weighted validation accuracy of 5 samples "
+    "keeps an early epoch (36% class 0)"
+)
+_TANH_CLASS_WEIGHT = _CLASS_WEIGHT_THRESHOLD % (
+    "the (20, 10) tanh network predicts class 0 for every training point but "
+    "only for 80% of the held-out ones"
+)
+_BALANCED_PARTIAL_FIT = (
+    "partial_fit refuses class_weight='balanced' (the class frequencies are "
+    "unknown from one chunk), as scikit-learn's SGDClassifier does"
+)
+
 
 def _expected_failed_checks(estimator):
     """Checks that scikit-learn's MLP with the same parameters fails too."""
@@ -184,6 +239,18 @@ def _expected_failed_checks(estimator):
             "check_sample_weight_equivalence_on_sparse_data",
         ):
             failed[name] = _INVSCALING_SAMPLE_WEIGHT
+    if isinstance(estimator, MLPClassifier):
+        if params["early_stopping"] and params["early_stopping_metric"] == "score":
+            failed["check_class_weight_classifiers"] = _ES_CLASS_WEIGHT
+        if params["activation"] == "tanh":
+            failed["check_class_weight_classifiers"] = _TANH_CLASS_WEIGHT
+        if params["class_weight"] == "balanced":
+            for name in (
+                "check_fit_score_takes_y",
+                "check_n_features_in_after_fitting",
+                "check_estimators_partial_fit_n_features",
+            ):
+                failed[name] = _BALANCED_PARTIAL_FIT
     if isinstance(estimator, MLPRegressor) and params["loss"] == "poisson":
         # an exp output cannot fit negative targets
         failed["check_regressors_train"] = _POISSON_TRAIN
@@ -220,19 +287,37 @@ def _mirror_cases():
 def test_expected_failures_mirror_sklearn(cls_name, params, check_name):
     """Every expected failure above must be a failure of scikit-learn's own
     estimator with the same parameters (and of fastmlp's, with the same
-    exception type): otherwise the xfail would hide a fastmlp defect."""
+    exception type): otherwise the xfail would hide a fastmlp defect.
+    scikit-learn's estimator gets scikit-learn's parameters only (every
+    expected failure is caused by those)."""
+    reason = _expected_failed_checks(
+        {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[cls_name](**params)
+    )[check_name]
+    if reason == _BALANCED_PARTIAL_FIT:
+        # the failure is exactly the documented refusal
+        check = getattr(estimator_checks, check_name)
+        with pytest.raises(ValueError, match="'balanced' is not supported by partial_fit"):
+            check(cls_name, MLPClassifier(**params))
+        return
+    if check_name == "check_class_weight_classifiers":
+        fractions = _class_weight_check_fractions(params)
+        assert fractions["sklearn"] <= 0.87, fractions
+        assert fractions["fastmlp"] == fractions["sklearn"], fractions
+        return
     check = getattr(estimator_checks, check_name)
     outcomes = {}
     fastmlp_cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
-    for label, cls in (
-        ("sklearn", getattr(sk_nn, cls_name)),
-        ("fastmlp", fastmlp_cls[cls_name]),
+    sk_cls = getattr(sk_nn, cls_name)
+    sk_params = {k: v for k, v in params.items() if k in sk_cls().get_params()}
+    for label, cls, cls_params in (
+        ("sklearn", sk_cls, sk_params),
+        ("fastmlp", fastmlp_cls[cls_name], params),
     ):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", SkipTestWarning)
             try:
-                check(cls_name, cls(**params))
+                check(cls_name, cls(**cls_params))
             except (AssertionError, ValueError) as exc:
                 outcomes[label] = type(exc)
             else:
@@ -242,3 +327,23 @@ def test_expected_failures_mirror_sklearn(cls_name, params, check_name):
         "failure is not a mirror of scikit-learn's behaviour"
     )
     assert outcomes["fastmlp"] is outcomes["sklearn"], outcomes
+
+
+def _class_weight_check_fractions(params):
+    """check_class_weight_classifiers' 3-class case (its data, split,
+    weights and parameter changes), for fastmlp's class_weight and for
+    scikit-learn's MLP given the same weights as sample_weight: the
+    fraction of held-out points each predicts as class 0."""
+    X, y = make_blobs(centers=3, random_state=0, cluster_std=20)
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.5, random_state=0)
+    class_weight = {0: 1000, 1: 0.0001, 2: 0.0001}
+    common = dict(params, max_iter=1000, n_iter_no_change=20, random_state=0)
+    fm = MLPClassifier(**common, class_weight=class_weight).fit(X_train, y_train)
+    sk_params = {k: v for k, v in common.items() if k in sk_nn.MLPClassifier().get_params()}
+    sk = sk_nn.MLPClassifier(**sk_params).fit(
+        X_train, y_train, sample_weight=np.array([class_weight[c] for c in y_train])
+    )
+    return {
+        "fastmlp": float(np.mean(fm.predict(X_test) == 0)),
+        "sklearn": float(np.mean(sk.predict(X_test) == 0)),
+    }
