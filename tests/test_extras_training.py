@@ -219,7 +219,8 @@ def test_multilabel_class_weight_is_compute_sample_weight():
         clf.fit(X, Y)
         derived = clf._with_class_weight(Y.astype(bool), None)
         assert_allclose(derived, compute_sample_weight(class_weight, Y), rtol=1e-13)
-        reference = MLPClassifier(max_iter=3, random_state=0).fit(X, Y, sample_weight=derived)
+        reference = MLPClassifier(max_iter=3, random_state=0)
+        reference.fit(X, Y, sample_weight=derived)
         _assert_same_params(_params(clf), _params(reference))
 
 
@@ -794,7 +795,7 @@ def test_plot_loss_curve_writes_a_png(pyplot, tmp_path):
     assert list(val_loss.get_ydata()) == clf.validation_loss_curve_
     assert list(train.get_xdata()) == list(range(1, clf.n_iter_ + 1))
     assert list(ax.right_ax.lines[0].get_ydata()) == clf.validation_scores_
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+    assert [t.get_text() for t in ax.right_ax.get_legend().get_texts()] == [
         "training loss", "validation loss", "validation score"]
     path = tmp_path / "curves.png"
     ax.figure.savefig(path)

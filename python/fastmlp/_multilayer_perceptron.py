@@ -1880,7 +1880,8 @@ def _class_weights(class_weight, classes, class_index, sample_weight):
     # as scikit-learn: labels that match no class are an error when some
     # class is left unweighted (a misspelt label, most likely)
     if unweighted and n_classes - len(unweighted) != len(class_weight):
-        unknown = [k for k in class_weight if k not in set(np.asarray(classes).tolist())]
+        known = set(np.asarray(classes).tolist())
+        unknown = [k for k in class_weight if k not in known]
         raise ValueError(
             f"class_weight has labels {unknown} that are not classes of y, and "
             f"the classes {unweighted} are not in class_weight (the classes are "
@@ -1888,7 +1889,8 @@ def _class_weights(class_weight, classes, class_index, sample_weight):
         )
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise ValueError(
-            f"class_weight values must be finite and non-negative, got {class_weight!r}."
+            "class_weight values must be finite and non-negative, got "
+            f"{class_weight!r}."
         )
     return weights
 

@@ -23,8 +23,8 @@ def plot_loss_curve(estimator, ax=None):
     Returns
     -------
     ax : matplotlib Axes
-        The Axes of the losses (the score's twin Axes is
-        ``ax.right_ax`` when there is a validation score).
+        The Axes of the losses.  With a validation score, its twin Axes
+        (which holds the score and the legend) is ``ax.right_ax``.
 
     Raises
     ------
@@ -79,14 +79,17 @@ def plot_loss_curve(estimator, ax=None):
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     handles, labels = ax.get_legend_handles_labels()
+    legend_ax = ax
     if val_score:
         right = ax.twinx()
         right.plot(range(n_epochs - len(val_score) + 1, n_epochs + 1), val_score,
                    label="validation score", color="C2", linestyle="--")
         right.set_ylabel("validation score")
-        ax.right_ax = right
+        ax.right_ax = legend_ax = right  # drawn on top: the legend goes there
         more_handles, more_labels = right.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
-    ax.legend(handles, labels, loc="best")
+    # losses fall from the upper left, scores rise to the top: the middle
+    # of the right side is usually free
+    legend_ax.legend(handles, labels, loc="center right")
     ax.set_title(f"{type(estimator).__name__}: training curves")
     return ax
