@@ -630,8 +630,6 @@ def test_bad_hidden_layer_sizes(name, sizes):
 @pytest.mark.parametrize(
     "bad",
     [
-        dict(activation="softmax"),
-        dict(solver="newton"),
         dict(alpha=-1.0),
         dict(batch_size=0),
         dict(batch_size="big"),
@@ -663,15 +661,26 @@ def test_invalid_parameters(bad):
     assert f"'{next(iter(bad))}' parameter of {name} must be" in str(err)
 
 
-def test_invalid_option_of_an_extended_parameter():
-    """learning_rate has fastmlp's options too: rejected like scikit-learn
-    rejects it, with a message that lists fastmlp's options."""
-    with pytest.raises(ValueError, match="'learning_rate' parameter"):
-        SK["MLPClassifier"](learning_rate="optimal", max_iter=2).fit(X_CLF, Y_CLF)
-    with pytest.raises(ValueError, match="'learning_rate' parameter of MLPClassifier "
+@pytest.mark.parametrize(
+    "name, bad, options",
+    [
+        ("activation", "softmax",
+         ["identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "gelu", "swish"]),
+        ("solver", "newton", ["lbfgs", "sgd", "adam", "rmsprop", "adamw"]),
+        ("learning_rate", "optimal",
+         ["constant", "invscaling", "adaptive", "cosine", "step"]),
+    ],
+)
+def test_invalid_option_of_an_extended_parameter(name, bad, options):
+    """Parameters whose options fastmlp extends: a value neither accepts is
+    rejected as scikit-learn rejects it, with a message that lists
+    fastmlp's options."""
+    with pytest.raises(ValueError, match=f"'{name}' parameter"):
+        SK["MLPClassifier"](**{name: bad}, max_iter=2).fit(X_CLF, Y_CLF)
+    with pytest.raises(ValueError, match=f"'{name}' parameter of MLPClassifier "
                        "must be a str among") as exc:
-        MLPClassifier(learning_rate="optimal", max_iter=2).fit(X_CLF, Y_CLF)
-    for option in ("constant", "invscaling", "adaptive", "cosine", "step"):
+        MLPClassifier(**{name: bad}, max_iter=2).fit(X_CLF, Y_CLF)
+    for option in options:
         assert f"'{option}'" in str(exc.value)
 
 
