@@ -671,6 +671,19 @@ def test_raising_callback_leaves_the_estimator_unchanged():
     assert (clf.n_iter_, clf.t_, clf.loss_curve_) == before[1:4]
     assert_array_equal(clf.predict_proba(X_SMALL), before[4])
 
+    # early stopping, trained further: the validation curves too
+    clf = MLPClassifier(hidden_layer_sizes=(8,), early_stopping=True, max_iter=5,
+                        random_state=0).fit(X_SMALL, Y_SMALL)
+    curves = (list(clf.validation_scores_), list(clf.validation_loss_curve_),
+              clf.best_validation_score_, clf.best_validation_loss_)
+    params = _params(clf)
+    clf.set_params(warm_start=True, callbacks=[_raise_at(2)])
+    with pytest.raises(_CallbackFailure):
+        clf.fit(X_SMALL, Y_SMALL)
+    assert (clf.validation_scores_, clf.validation_loss_curve_,
+            clf.best_validation_score_, clf.best_validation_loss_) == curves
+    _assert_same_params(_params(clf), params)
+
     # partial_fit: weights and optimizer state as before
     clf = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
     clf.partial_fit(X_SMALL, Y_SMALL, classes=np.arange(10))

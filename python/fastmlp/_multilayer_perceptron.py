@@ -622,7 +622,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         The attributes are restored as objects; what training changes in place
         (the parameter vector when it is trained further, the optimizer's
-        moments, loss_curve_ and validation_scores_) is copied first, which
+        moments, the per-epoch lists) is copied first, which
         costs a few copies of the parameters per call."""
         state = dict(self.__dict__)
         params = state.get("_params")
@@ -632,7 +632,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         running_before = running.copy() if continued and running is not None else None
         if incremental and state.get("_optimizer") is not None:
             state["_optimizer"] = copy.deepcopy(state["_optimizer"])
-        for key in ("loss_curve_", "validation_scores_"):
+        for key in ("loss_curve_", "validation_scores_", "validation_loss_curve_"):
             if isinstance(state.get(key), list):
                 state[key] = list(state[key])
         try:
@@ -1013,7 +1013,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self.best_loss_ = self.loss_curve_[-1]
 
     def _output_loss(self, output, y, sample_weight):
-        """The training loss's data term (no L2 penalty) of the network's
+        """The training loss's data term (no L2 or L1 penalty) of the network's
         output activations `output` (n_samples, n_outputs) against the
         targets y (binarized labels for the classifier): scikit-learn's
         definition -- probabilities clipped to [eps, 1 - eps] of their dtype,
@@ -1367,8 +1367,8 @@ _EXTRA_PARAMETERS_DOC = """
         (accuracy or R^2; higher is better, scikit-learn's) or the loss
         (lower is better) -- the training loss's definition (log-loss,
         half squared error averaged over outputs, Poisson half deviance),
-        sample-weighted, without the L2 penalty term.  Same ``tol`` and
-        ``n_iter_no_change`` logic.
+        sample-weighted, without the penalty terms (``alpha``, ``l1``) and
+        without dropout.  Same ``tol`` and ``n_iter_no_change`` logic.
     restore_best_weights : bool, default=True
         With early stopping, end with the weights of the best validation
         epoch (scikit-learn's behaviour); False keeps the last epoch's.  No
