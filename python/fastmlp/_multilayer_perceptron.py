@@ -1035,7 +1035,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 per_sample = 0.5 * ((output.astype(np.float64) - y) ** 2).mean(axis=1)
         return float(np.average(per_sample, weights=sample_weight))
 
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and target(s) y.
