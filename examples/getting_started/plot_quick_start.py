@@ -26,7 +26,7 @@ from fastmlp import MLPClassifier, MLPRegressor
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0)
 
-clf = MLPClassifier(hidden_layer_sizes=(100,), max_iter=100, random_state=0)
+clf = MLPClassifier(hidden_layer_sizes=(100,), max_iter=400, random_state=0)
 clf.fit(X_train, y_train)
 print(f"test accuracy: {clf.score(X_test, y_test):.3f} after {clf.n_iter_} epochs")
 
@@ -61,7 +61,7 @@ X_train, X_test, y_train, y_test = train_test_split(X, y / y.std(), random_state
 
 reg = make_pipeline(
     StandardScaler(),
-    MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=30, random_state=0),
+    MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=200, random_state=0),
 )
 reg.fit(X_train, y_train)
 mlp = reg[-1]
