@@ -26,13 +26,21 @@ void fm_gemm_f64(int trans_a, int trans_b, int m, int n, int k, double alpha,
 /* Small-matrix GEMM (gemm.c): C (M, N) := act(A (M, K) . B (K, N) + bias),
  * row-major B and C, A(i, p) = a[i * a_row_stride + p * a_k_stride]; bias
  * (N,) may be NULL; activation FM_ACT_IDENTITY, FM_ACT_RELU or
- * FM_ACT_LEAKY_RELU (slope), applied while the tile is in registers. */
+ * FM_ACT_LEAKY_RELU (slope), applied while the tile is in registers.  Up to
+ * n_threads threads share the rows (the same result for any n_threads). */
 void fm_gemm_small_f32(int m, int n, int k, const float *a, int64_t a_row_stride,
                        int64_t a_k_stride, const float *b, int ldb, float *c, int ldc,
-                       const float *bias, int activation, double slope);
+                       const float *bias, int activation, double slope, int n_threads);
 void fm_gemm_small_f64(int m, int n, int k, const double *a, int64_t a_row_stride,
                        int64_t a_k_stride, const double *b, int ldb, double *c, int ldc,
-                       const double *bias, int activation, double slope);
+                       const double *bias, int activation, double slope, int n_threads);
+
+/* Chunks a product C (M, N) = A (M, K) . B (K, N) of the small kernel is
+ * split into for n_threads threads (1: too small to pay), and whether by
+ * columns (too few rows) rather than by rows. */
+#define FM_GEMM_MIN_ROWS 48
+#define FM_THREAD_MIN_WORK (1 << 20)
+int fm_gemm_parts(int m, int n, int k, int n_threads, int *by_columns);
 
 /* One update of params (P,) from raw gradient sums grad (P,) (optim.c): the
  * first n_weights entries are weights (penalties alpha W + l1 sign(W)), all
@@ -80,6 +88,13 @@ static inline int fm_activation_needs_input(int activation)
 {
     return activation == FM_ACT_GELU || activation == FM_ACT_SWISH;
 }
+
+/* Run fn(ctx, chunk, n_chunks) for every chunk in [0, n_chunks) on the
+ * calling thread and up to n_threads - 1 of the engine's worker threads
+ * (threads.c), whichever is free taking the next chunk; returns when all are
+ * done.  Chunks must not depend on each other. */
+typedef void (*fm_task_fn)(void *ctx, int chunk, int n_chunks);
+void fm_parallel_run(int n_threads, int n_chunks, fm_task_fn fn, void *ctx);
 
 /* Seconds on a monotonic clock, for rate-limiting interrupt checks. */
 double fm_monotonic_seconds(void);

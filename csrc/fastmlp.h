@@ -78,6 +78,11 @@ typedef struct {
      * cache blocking and threads pay there.  INFINITY: every product to the
      * small kernel; 0: every non-empty one to the BLAS. */
     double small_gemm_max;
+    /* Larger products: with n_threads > 1 (and an AVX2 or AVX-512 CPU), the
+     * engine's own kernel on up to n_threads threads; otherwise the BLAS,
+     * with its own threads.  The bindings pass the BLAS's thread limit, so
+     * threadpoolctl's limits hold for both. */
+    int n_threads;
 
     /* ---- Regularizers beyond scikit-learn's (all off when zero / NULL) ---- */
     double l1;                    /* L1 penalty: l1 * sum |W| / sum(sw) */
@@ -150,6 +155,8 @@ void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm);
 int fm_detect_cpu(const char *max_isa);
 /* The instruction set picked: "generic", "avx2" or "avx512". */
 const char *fm_gemm_isa(void);
+/* Whether that kernel uses vector instructions (not "generic"). */
+int fm_gemm_vectorized(void);
 
 int fm_loss_output_activation(int loss);
 int64_t fm_n_params(const fm_net *net);

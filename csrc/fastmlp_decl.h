@@ -44,17 +44,18 @@ double SFX(fm_loss_delta)(REAL *delta, const REAL *z, const REAL *a, const REAL 
 
 /* ---- dense layer (dense.c) ---- */
 /* out (B, OUT) := act(inp (B, IN) . W (IN, OUT) + b).  Small products use
- * the engine's small-matrix kernel (small_gemm_max: see fm_net). */
+ * the engine's small-matrix kernel, larger ones too with n_threads > 1
+ * (small_gemm_max, n_threads: see fm_net). */
 void SFX(fm_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,
                            int n_rows, int fan_in, int fan_out, int activation,
-                           double leaky_relu_slope, double small_gemm_max);
+                           double leaky_relu_slope, double small_gemm_max, int n_threads);
 /* dW (IN, OUT) := inp^T . dout, db (OUT,) := column sums of dout,
  * dinp (B, IN) := dout . W^T unless dinp is NULL.  scratch (OUT * IN) holds
  * W^T for the small-matrix kernel; without it dinp comes from the BLAS. */
 void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
                             const REAL *inp, const REAL *weight,
                             int n_rows, int fan_in, int fan_out, double small_gemm_max,
-                            REAL *scratch);
+                            int n_threads, REAL *scratch);
 /* The same two for a CSR input x: its rows rows[0..n_rows), or, when rows is
  * NULL, its rows first_row .. first_row + n_rows.  No input gradient. */
 void SFX(fm_csr_dense_forward)(REAL *out, const fm_input *x, const int64_t *rows,

@@ -1,4 +1,8 @@
-"""docs/scaling_estimate.py: the arithmetic behind the scaling plan's tables."""
+"""docs/scaling_estimate.py: the arithmetic behind the scaling plan's tables.
+
+Run by CI's documentation step (``python -m pytest docs``), beside the docs
+build; the package's own suite (tests/) stays self-contained, so it can run
+against an installed wheel or sdist without the repository's docs/."""
 import importlib.util
 import math
 import os

@@ -25,6 +25,7 @@ cdef extern from "fastmlp.h" nogil:
         double alpha
         double data_loss_scale
         double small_gemm_max
+        int n_threads
         double l1
         const double *dropout
         uint64_t dropout_seed
@@ -68,6 +69,7 @@ cdef extern from "fastmlp.h" nogil:
     void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm)
     int fm_detect_cpu(const char *max_isa)
     const char *fm_gemm_isa()
+    int fm_gemm_vectorized()
     int fm_loss_output_activation(int loss)
     int64_t fm_n_params(const fm_net *net)
     int64_t fm_weight_offset(const fm_net *net, int layer)
@@ -111,17 +113,20 @@ cdef extern from "fastmlp.h" nogil:
                              const double *sw, int64_t n_rows, int n_outputs, int loss)
     void fm_dense_forward_f32(float *out, const float *inp, const float *weight,
                               const float *bias, int n_rows, int fan_in, int fan_out,
-                              int activation, double slope, double small_gemm_max)
+                              int activation, double slope, double small_gemm_max,
+                              int n_threads)
     void fm_dense_forward_f64(double *out, const double *inp, const double *weight,
                               const double *bias, int n_rows, int fan_in, int fan_out,
-                              int activation, double slope, double small_gemm_max)
+                              int activation, double slope, double small_gemm_max,
+                              int n_threads)
     void fm_dense_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
                                const float *inp, const float *weight, int n_rows, int fan_in,
-                               int fan_out, double small_gemm_max, float *scratch)
+                               int fan_out, double small_gemm_max, int n_threads,
+                               float *scratch)
     void fm_dense_backward_f64(double *dinp, double *dweight, double *dbias,
                                const double *dout, const double *inp, const double *weight,
                                int n_rows, int fan_in, int fan_out, double small_gemm_max,
-                               double *scratch)
+                               int n_threads, double *scratch)
     void fm_csr_dense_forward_f32(float *out, const fm_input *x, const int64_t *rows,
                                   int64_t first_row, const float *weight, const float *bias,
                                   int n_rows, int fan_out, int activation, double slope)
@@ -279,7 +284,8 @@ cdef class Network:
     small_gemm_max: products A (M, K) . B (K, N) of at most this many
     multiply-adds M*N*K (and K*N <= 65536) use the engine's single-threaded
     small-matrix kernel, larger ones the BLAS (0: the BLAS for all but empty
-    products, inf: the small kernel for all).
+    products, inf: the small kernel for all) -- or, with n_threads > 1 on an
+    AVX2/AVX-512 CPU, the engine's kernel on up to n_threads threads.
     l1: L1 penalty on the weights, beside alpha's L2.
     dropout: None or one rate in [0, 1) per hidden layer (inverted dropout of
     its output while training).
@@ -296,13 +302,14 @@ cdef class Network:
     cdef readonly tuple hidden_activations
     cdef readonly str loss
     cdef readonly double leaky_relu_slope, alpha, data_loss_scale, small_gemm_max, l1
+    cdef readonly int n_threads
     cdef readonly tuple dropout, batch_norm
     cdef readonly double batch_norm_momentum, batch_norm_eps
 
     def __init__(self, layer_sizes, hidden_activations, loss, *, leaky_relu_slope=0.01,
                  alpha=0.0, data_loss_scale=1.0, small_gemm_max=SMALL_GEMM_DEFAULT,
                  l1=0.0, dropout=None, batch_norm=None, batch_norm_momentum=0.1,
-                 batch_norm_eps=1e-5):
+                 batch_norm_eps=1e-5, n_threads=1):
         sizes = [int(s) for s in layer_sizes]
         if len(sizes) < 2 or any(s < 1 or s > _INT_MAX for s in sizes):
             raise ValueError(f"layer sizes must be at least two integers in [1, 2**31), "
@@ -337,6 +344,7 @@ cdef class Network:
                              f"{batch_norm_momentum}")
         if not batch_norm_eps > 0:
             raise ValueError(f"batch_norm_eps must be > 0, got {batch_norm_eps}")
+        n_threads = _check_threads(n_threads)
         self.layer_sizes = tuple(sizes)
         self.hidden_activations = tuple(hidden)
         self.loss = loss
@@ -344,6 +352,7 @@ cdef class Network:
         self.alpha = alpha
         self.data_loss_scale = data_loss_scale
         self.small_gemm_max = small_gemm_max
+        self.n_threads = n_threads
         self.l1 = l1
         self.dropout = tuple(rates)
         self.batch_norm = tuple(flags)
@@ -364,6 +373,7 @@ cdef class Network:
         self.net.alpha = alpha
         self.net.data_loss_scale = data_loss_scale
         self.net.small_gemm_max = small_gemm_max
+        self.net.n_threads = n_threads
         self.net.l1 = l1
         self.net.dropout = &self._dropout[0] if any(rates) else NULL
         self.net.dropout_seed = 0
@@ -379,7 +389,7 @@ cdef class Network:
                                    self.leaky_relu_slope, self.alpha, self.data_loss_scale,
                                    self.small_gemm_max, self.l1, self.dropout,
                                    self.batch_norm, self.batch_norm_momentum,
-                                   self.batch_norm_eps))
+                                   self.batch_norm_eps, self.n_threads))
 
     @property
     def n_params(self):
@@ -429,11 +439,25 @@ cdef class Network:
 
 def _rebuild_network(layer_sizes, hidden_activations, loss, slope, alpha, scale,
                      small_gemm_max, l1, dropout, batch_norm, batch_norm_momentum,
-                     batch_norm_eps):
+                     batch_norm_eps, n_threads):
     return Network(layer_sizes, hidden_activations, loss, leaky_relu_slope=slope,
                    alpha=alpha, data_loss_scale=scale, small_gemm_max=small_gemm_max,
                    l1=l1, dropout=dropout, batch_norm=batch_norm,
-                   batch_norm_momentum=batch_norm_momentum, batch_norm_eps=batch_norm_eps)
+                   batch_norm_momentum=batch_norm_momentum, batch_norm_eps=batch_norm_eps,
+                   n_threads=n_threads)
+
+
+# The most threads the engine's own kernel takes (its row blocks limit it
+# further): beyond, thread start-up outweighs any gain for MLP-sized products.
+MAX_THREADS = 64
+
+
+def _check_threads(n_threads):
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or not (
+            1 <= n_threads <= MAX_THREADS):
+        raise ValueError(f"n_threads must be an integer in [1, {MAX_THREADS}], "
+                         f"got {n_threads!r}")
+    return int(n_threads)
 
 
 cdef fm_net _net_for_call(Network net, uint64_t dropout_seed, running_stats, dtype):
@@ -880,7 +904,7 @@ def loss_delta(z, y, loss, sample_weight=None):
 
 
 def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01,
-                  small_gemm_max=SMALL_GEMM_DEFAULT):
+                  small_gemm_max=SMALL_GEMM_DEFAULT, n_threads=1):
     """act(inp (B, IN) . weight (IN, OUT) + bias); inp may be CSR."""
     dtype = _float_dtype(weight, "weight")
     _check_array(weight, "weight", dtype, (None, None))
@@ -899,6 +923,7 @@ def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01,
     cdef int b = n_rows, fi = fan_in, fo = fan_out
     cdef double slope = leaky_relu_slope
     cdef double small_max = small_gemm_max
+    cdef int threads = _check_threads(n_threads)
     cdef bint single = dtype == np.float32
     with nogil:
         if x.c.csr_data != NULL:
@@ -910,14 +935,14 @@ def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01,
                                          <double *>bp, b, fo, code, slope)
         elif single:
             fm_dense_forward_f32(<float *>op, <float *>ip, <float *>wp, <float *>bp, b, fi, fo,
-                                 code, slope, small_max)
+                                 code, slope, small_max, threads)
         else:
             fm_dense_forward_f64(<double *>op, <double *>ip, <double *>wp, <double *>bp, b,
-                                 fi, fo, code, slope, small_max)
+                                 fi, fo, code, slope, small_max, threads)
     return out
 
 
-def dense_backward(dout, inp, weight, small_gemm_max=SMALL_GEMM_DEFAULT):
+def dense_backward(dout, inp, weight, small_gemm_max=SMALL_GEMM_DEFAULT, n_threads=1):
     """(dinp, dweight, dbias) of a dense layer from dout (B, OUT); dinp is None
     for a CSR input."""
     dtype = _float_dtype(weight, "weight")
@@ -934,6 +959,7 @@ def dense_backward(dout, inp, weight, small_gemm_max=SMALL_GEMM_DEFAULT):
     scratch = np.empty(fan_in * fan_out, dtype=dtype)
     cdef void *sp_ = _address(scratch)
     cdef double small_max = small_gemm_max
+    cdef int threads = _check_threads(n_threads)
     cdef void *dip = NULL if dinp is None else _address(dinp)
     cdef void *dwp = _address(dweight)
     cdef void *dbp = _address(dbias)
@@ -952,12 +978,12 @@ def dense_backward(dout, inp, weight, small_gemm_max=SMALL_GEMM_DEFAULT):
                                           NULL, 0, b, fo)
         elif single:
             fm_dense_backward_f32(<float *>dip, <float *>dwp, <float *>dbp, <float *>dop,
-                                  <float *>ip, <float *>wp, b, fi, fo, small_max,
+                                  <float *>ip, <float *>wp, b, fi, fo, small_max, threads,
                                   <float *>sp_)
         else:
             fm_dense_backward_f64(<double *>dip, <double *>dwp, <double *>dbp, <double *>dop,
                                   <double *>ip, <double *>wp, b, fi, fo, small_max,
-                                  <double *>sp_)
+                                  threads, <double *>sp_)
     return dinp, dweight, dbias
 
 

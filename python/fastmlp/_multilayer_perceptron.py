@@ -300,6 +300,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             batch_norm=self._fitted_batch_norm() if training else None,
             batch_norm_momentum=_BATCH_NORM_MOMENTUM,
             batch_norm_eps=_BATCH_NORM_EPS,
+            n_threads=_engine_threads(),
         )
 
     def _set_params_vector(self, params, units):
@@ -1152,6 +1153,23 @@ def _check_callbacks(callbacks):
                 f"callback(epoch, logs, estimator); callbacks[{i}] is {callback!r} "
                 f"({type(callback).__name__}), which is not callable."
             )
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controllers():
+    """threadpoolctl's controllers of the process's BLAS libraries, found
+    once (scanning the loaded libraries takes about 10 ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return tuple(c for c in ThreadpoolController().lib_controllers if c.user_api == "blas")
+
+
+def _engine_threads():
+    """Threads for the engine's own GEMM kernel: the BLAS's current limit, so
+    that threadpoolctl's limits (and joblib's per-worker ones) hold for the
+    engine as they do for the BLAS."""
+    counts = [controller.num_threads for controller in _blas_controllers()]
+    return max(1, min(min(counts, default=1), _engine.MAX_THREADS))
 
 
 def _fastmlp_version():
