@@ -12,38 +12,17 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.special import expit
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 
+from _engine_ref import activation
 from fastmlp import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 BN_EPS = 1e-5
-
-
-def numpy_activation(name, z, slope=0.01):
-    """The documented formulas, written independently of the engine."""
-    if name == "identity":
-        return z
-    if name == "logistic":
-        return expit(z)
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, slope * z)
-    if name == "elu":
-        return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
-    if name == "gelu":
-        return 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3)))
-    if name == "swish":
-        return z * expit(z)
-    raise ValueError(name)
 
 
 def numpy_predict_proba(clf, X):
@@ -60,7 +39,7 @@ def numpy_predict_proba(clf, X):
             z = (z - clf.batch_norm_means_[l]) / np.sqrt(
                 clf.batch_norm_vars_[l] + BN_EPS
             ) * clf.batch_norm_scales_[l] + clf.batch_norm_shifts_[l]
-        h = numpy_activation(acts[l], z, clf.leaky_relu_slope)
+        h = activation(acts[l], z, clf.leaky_relu_slope)
     z = h @ clf.coefs_[-1] + clf.intercepts_[-1]
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -179,9 +158,9 @@ def test_inference_layers_fold_batch_norm(multiclass):
         max_iter=10, random_state=0,
     ).fit(X, y)
     h = X
-    for coef, intercept, activation in clf._inference_layers():
+    for coef, intercept, name in clf._inference_layers():
         z = h @ coef + intercept
-        h = z if activation == "softmax" else numpy_activation(activation, z)
+        h = z if name == "softmax" else activation(name, z)
     proba = np.exp(h - h.max(1, keepdims=True))
     proba /= proba.sum(1, keepdims=True)
     np.testing.assert_allclose(clf.predict_proba(X), proba, rtol=1e-11, atol=1e-13)

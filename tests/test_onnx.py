@@ -14,12 +14,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import skl2onnx
-from scipy.special import expit
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import fastmlp
+from _engine_ref import activation as reference_activation
 from fastmlp import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -161,29 +161,6 @@ def test_integer_input_is_cast_to_float():
 # The activations' graphs, against NumPy, independently of the estimator
 
 
-def _reference_activation(name, z, slope):
-    if name == "identity":
-        return z
-    if name == "logistic":
-        return expit(z)
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, slope * z)
-    if name == "elu":
-        return np.where(z > 0, z, np.expm1(z))
-    if name == "gelu":
-        return 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3)))
-    if name == "swish":
-        return z * expit(z)
-    if name == "softmax":
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-    raise ValueError(name)
-
-
 def _override_layers(monkeypatch, model, dtype, activation, seed=2):
     """Make the fitted model's _inference_layers (what the exporter reads)
     return random weights of its shapes with `activation` in every hidden
@@ -218,7 +195,7 @@ def _reference_forward(layers, X, slope):
         if i < len(layers) - 1:
             # both branches of the piecewise activations are exercised
             assert (z < -0.5).any() and (z > 0.5).any()
-        a = _reference_activation(activation, z, slope)
+        a = reference_activation(activation, z, slope)
     return a
 
 
