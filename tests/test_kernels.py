@@ -336,10 +336,11 @@ OPT_IDS = ["sgd-plain", "sgd-nesterov-mom0", "sgd-momentum", "sgd-nesterov",
            "adam", "adam-custom", "rmsprop", "rmsprop-custom"]
 
 
-@pytest.mark.parametrize("kind,kw", OPT_CASES, ids=OPT_IDS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-def test_optimizer_steps(dtype, kind, kw):
-    rng = np.random.default_rng(6)
+def check_optimizer_against_reference(dtype, kind, kw, seed, n_weights=0):
+    """Eight steps of the engine's optimizer and of the reference on the same
+    gradients (of varied scales, the learning rate changed between calls as a
+    schedule does); parameters and moments compared after every step."""
+    rng = np.random.default_rng(seed)
     n = 37
     params = rng.standard_normal(n).astype(dtype)
     ref_params = params.copy()
@@ -347,20 +348,27 @@ def test_optimizer_steps(dtype, kind, kw):
     ref = RefOptimizer(kind, n, dtype, learning_rate=0.05, **kw)
     rtol = {np.float32: 1e-5, np.float64: 1e-13}[dtype]
     for it in range(8):
-        if it == 5:  # a learning-rate schedule changes it between calls
+        if it == 5:
             opt.learning_rate = ref.lr = 0.01
         grad = (rng.standard_normal(n) * 10.0 ** rng.integers(-3, 2)).astype(dtype)
-        opt.step_params(params, grad)
-        ref.update(ref_params, grad)
+        opt.step_params(params, grad, n_weights)
+        ref.update(ref_params, grad, n_weights)
         assert opt.step == ref.step == it + 1
         assert params.dtype == dtype
-        assert_close(params, ref_params, rtol, atol=rtol, what=f"{kind} params, step {it + 1}")
-        if kind in ("sgd", "adam"):
+        assert_close(params, ref_params, rtol, atol=rtol,
+                     what=f"{kind} params, step {it + 1}, n_weights {n_weights}")
+        if kind in ("sgd", "adam", "adamw"):
             assert_close(opt.moment_1, ref.m1, rtol, atol=rtol * np.abs(ref.m1).max(),
                          what=f"{kind} moment_1")
-        if kind in ("adam", "rmsprop"):
+        if kind in ("adam", "adamw", "rmsprop"):
             assert_close(opt.moment_2, ref.m2, rtol, atol=rtol * np.abs(ref.m2).max(),
                          what=f"{kind} moment_2")
+
+
+@pytest.mark.parametrize("kind,kw", OPT_CASES, ids=OPT_IDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_optimizer_steps(dtype, kind, kw):
+    check_optimizer_against_reference(dtype, kind, kw, seed=6)
 
 
 def test_optimizer_adam_resumes_from_step():
@@ -405,24 +413,7 @@ ADAMW_IDS = ["adamw", "adamw-custom"]
 def test_optimizer_adamw(dtype, kind, kw, n_weights):
     """AdamW against the reference: the first n_weights entries decay by
     (1 - lr * weight_decay) each step, the others follow Adam."""
-    rng = np.random.default_rng(60)
-    n = 37
-    params = rng.standard_normal(n).astype(dtype)
-    ref_params = params.copy()
-    opt = _engine.Optimizer(kind, n, dtype, learning_rate=0.05, **kw)
-    ref = RefOptimizer(kind, n, dtype, learning_rate=0.05, **kw)
-    rtol = {np.float32: 1e-5, np.float64: 1e-13}[dtype]
-    for it in range(8):
-        if it == 5:
-            opt.learning_rate = ref.lr = 0.01
-        grad = (rng.standard_normal(n) * 10.0 ** rng.integers(-3, 2)).astype(dtype)
-        opt.step_params(params, grad, n_weights)
-        ref.update(ref_params, grad, n_weights)
-        assert opt.step == ref.step == it + 1
-        assert_close(params, ref_params, rtol, atol=rtol,
-                     what=f"adamw params, step {it + 1}, n_weights {n_weights}")
-    assert_close(opt.moment_1, ref.m1, rtol, atol=rtol * np.abs(ref.m1).max(), what="m1")
-    assert_close(opt.moment_2, ref.m2, rtol, atol=rtol * np.abs(ref.m2).max(), what="m2")
+    check_optimizer_against_reference(dtype, kind, kw, seed=60, n_weights=n_weights)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
