@@ -14,41 +14,39 @@
 #define FM_SIMD_CLONES
 #endif
 
-/* Row-major GEMM over the installed BLAS:
- * C (M, N) := alpha * op(A) . op(B) + beta * C, op = transpose when trans_x. */
-void fm_gemm_f32(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                 const float *a, int lda, const float *b, int ldb, float beta,
-                 float *c, int ldc);
-void fm_gemm_f64(int trans_a, int trans_b, int m, int n, int k, double alpha,
-                 const double *a, int lda, const double *b, int ldb, double beta,
-                 double *c, int ldc);
+/* The BLAS's GEMM, installed by fm_set_blas (blas.c). */
+extern fm_sgemm_fn fm_blas_sgemm;
+extern fm_dgemm_fn fm_blas_dgemm;
 
-/* Small-matrix GEMM (gemm.c): C (M, N) := act(A (M, K) . B (K, N) + bias),
+/* The engine's own GEMM (gemm.c): C (M, N) := act(A (M, K) . B (K, N) + bias),
  * row-major B and C, A(i, p) = a[i * a_row_stride + p * a_k_stride]; bias
  * (N,) may be NULL; activation FM_ACT_IDENTITY, FM_ACT_RELU or
- * FM_ACT_LEAKY_RELU (slope), applied while the tile is in registers.  Up to
- * n_threads threads share the rows (the same result for any n_threads). */
-void fm_gemm_small_f32(int m, int n, int k, const float *a, int64_t a_row_stride,
-                       int64_t a_k_stride, const float *b, int ldb, float *c, int ldc,
-                       const float *bias, int activation, double slope, int n_threads);
-void fm_gemm_small_f64(int m, int n, int k, const double *a, int64_t a_row_stride,
-                       int64_t a_k_stride, const double *b, int ldb, double *c, int ldc,
-                       const double *bias, int activation, double slope, int n_threads);
+ * FM_ACT_LEAKY_RELU (slope), applied while the tile is in registers.  The
+ * variant for the instruction set fm_detect_cpu picked. */
+extern void (*fm_gemm_small_f32)(int m, int n, int k, const float *a, int64_t a_row_stride,
+                                 int64_t a_k_stride, const float *b, int ldb, float *c,
+                                 int ldc, const float *bias, int activation, double slope);
+extern void (*fm_gemm_small_f64)(int m, int n, int k, const double *a, int64_t a_row_stride,
+                                 int64_t a_k_stride, const double *b, int ldb, double *c,
+                                 int ldc, const double *bias, int activation, double slope);
 
-/* Chunks a product C (M, N) = A (M, K) . B (K, N) of the small kernel is
- * split into for n_threads threads (1: too small to pay), and whether by
- * columns (too few rows) rather than by rows. */
-#define FM_GEMM_MIN_ROWS 48
-#define FM_THREAD_MIN_WORK (1 << 20)
-int fm_gemm_parts(int m, int n, int k, int n_threads, int *by_columns);
+/* Who computes product `product` of layer `layer` (see fm_net.gemm_kernels). */
+static inline int fm_layer_kernel(const fm_net *net, int layer, int product)
+{
+    return net->gemm_kernels ? net->gemm_kernels[layer * FM_N_PRODUCTS + product]
+                             : FM_GEMM_BLAS;
+}
 
 /* One update of params (P,) from raw gradient sums grad (P,) (optim.c): the
  * first n_weights entries are weights (penalties alpha W + l1 sign(W)), all
- * are divided by sw_sum; grad itself is left unchanged. */
+ * are divided by sw_sum; grad itself is left unchanged.  Up to n_threads
+ * threads share a long vector (the same result for any n_threads). */
 void fm_optimizer_update_f32(fm_optimizer *opt, float *params, const float *grad, int64_t n,
-                             int64_t n_weights, double alpha, double l1, double sw_sum);
+                             int64_t n_weights, double alpha, double l1, double sw_sum,
+                             int n_threads);
 void fm_optimizer_update_f64(fm_optimizer *opt, double *params, const double *grad, int64_t n,
-                             int64_t n_weights, double alpha, double l1, double sw_sum);
+                             int64_t n_weights, double alpha, double l1, double sw_sum,
+                             int n_threads);
 
 /* Dropout masks: a 32-bit integer hash (the "lowbias32" mixer) of the seed,
  * the sample index and the unit, so a mask is a pure function of them:

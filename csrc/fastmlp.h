@@ -2,7 +2,8 @@
  * fastmlp engine: training and inference of a multilayer perceptron in C.
  *
  * Plain C99, no Python headers.  Every computational entry point exists twice,
- * suffixed _f32 and _f64, generated from one template (see real.h).
+ * suffixed _f32 and _f64, declared from one template (fastmlp_decl.h, through
+ * instantiate.h, the engine's one float/double mechanism).
  *
  * Size glossary used in shape comments:
  *   N  = number of samples          B  = rows in one mini-batch or chunk
@@ -52,6 +53,22 @@ typedef enum {
     FM_OPT_ADAMW = 3 /* Adam with decoupled weight decay */
 } fm_optimizer_kind;
 
+/* Who computes a product of a dense layer: the installed BLAS or the
+ * engine's own register-blocked kernel (gemm.c). */
+typedef enum {
+    FM_GEMM_BLAS = 0,
+    FM_GEMM_OWN = 1,
+    FM_N_KERNELS = 2
+} fm_gemm_kernel;
+
+/* The products of a dense layer (B rows, IN = fan_in, OUT = fan_out). */
+typedef enum {
+    FM_PRODUCT_FORWARD = 0,     /* out (B, OUT) = inp (B, IN) . W (IN, OUT) */
+    FM_PRODUCT_WEIGHT_GRAD = 1, /* dW (IN, OUT) = inp^T (IN, B) . dout (B, OUT) */
+    FM_PRODUCT_INPUT_GRAD = 2,  /* dinp (B, IN) = dout (B, OUT) . W^T (OUT, IN) */
+    FM_N_PRODUCTS = 3
+} fm_product;
+
 typedef enum {
     FM_OK = 0,
     FM_ERR_NOMEM = 1,       /* an allocation failed; nothing was changed */
@@ -71,17 +88,15 @@ typedef struct {
      * gradient).  scikit-learn reports the squared error averaged over
      * outputs while its gradient sums over them: 1/O reproduces that. */
     double data_loss_scale;
-    /* A product C (M, N) = A (M, K) . B (K, N) of at most this many
-     * multiply-adds (M * N * K), whose B has at most FM_SMALL_GEMM_PANEL
-     * entries (so its panels stay in cache), goes to the engine's own
-     * single-threaded small-matrix kernel; larger ones go to the BLAS, whose
-     * cache blocking and threads pay there.  INFINITY: every product to the
-     * small kernel; 0: every non-empty one to the BLAS. */
-    double small_gemm_max;
-    /* Larger products: with n_threads > 1 (and an AVX2 or AVX-512 CPU), the
-     * engine's own kernel on up to n_threads threads; otherwise the BLAS,
-     * with its own threads.  The bindings pass the BLAS's thread limit, so
-     * threadpoolctl's limits hold for both. */
+    /* The plan: who computes each product of each layer, FM_N_PRODUCTS
+     * entries per layer (index layer * FM_N_PRODUCTS + fm_product), each an
+     * fm_gemm_kernel; NULL: the BLAS for all.  The bindings choose it by
+     * timing both kernels on the running machine (fm_time_product).  The
+     * engine never changes a plan, so one plan always gives the same bits. */
+    const unsigned char *gemm_kernels;
+    /* Threads for the engine's own parallel pass, the optimizer's update of
+     * a long parameter vector (any count gives the same bits).  The bindings
+     * pass the BLAS's thread limit, so threadpoolctl's limits hold for both. */
     int n_threads;
 
     /* ---- Regularizers beyond scikit-learn's (all off when zero / NULL) ---- */
@@ -103,9 +118,6 @@ typedef struct {
     double batch_norm_eps;        /* > 0, added to the variance */
     void *running_stats;
 } fm_net;
-
-#define FM_SMALL_GEMM_DEFAULT 4e6
-#define FM_SMALL_GEMM_PANEL 65536
 
 /* Input rows, dense or CSR, of the net's dtype.  Exactly one of
  * dense / csr_data is non-NULL. */
@@ -149,14 +161,12 @@ typedef void (*fm_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
 
 /* Install the BLAS once, before any other call (the bindings do it at import). */
 void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm);
-/* Pick the small-matrix kernel's instruction set once, at import: the best
- * the CPU has, capped by max_isa ("generic", "avx2", "avx512"; NULL or ""
- * for no cap).  Returns -1 for an unknown name. */
+/* Pick the own kernel's instruction set once, at import: the best the CPU
+ * has, capped by max_isa ("generic", "avx2", "avx512"; NULL or "" for no
+ * cap).  Returns -1 for an unknown name. */
 int fm_detect_cpu(const char *max_isa);
 /* The instruction set picked: "generic", "avx2" or "avx512". */
 const char *fm_gemm_isa(void);
-/* Whether that kernel uses vector instructions (not "generic"). */
-int fm_gemm_vectorized(void);
 
 int fm_loss_output_activation(int loss);
 int64_t fm_n_params(const fm_net *net);
@@ -174,15 +184,8 @@ int fm_dropout_keep(uint64_t seed, int64_t sample, int64_t unit, double rate);
  * parameter count whose byte size overflows int64). */
 int fm_check_net(const fm_net *net);
 
-#define REAL float
-#define SFX(name) name##_f32
-#include "fastmlp_decl.h"
-#undef REAL
-#undef SFX
-#define REAL double
-#define SFX(name) name##_f64
-#include "fastmlp_decl.h"
-#undef REAL
-#undef SFX
+#define FM_TEMPLATE "fastmlp_decl.h"
+#include "instantiate.h"
+#undef FM_TEMPLATE
 
 #endif

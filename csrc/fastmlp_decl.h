@@ -1,5 +1,5 @@
-/* Declarations of the dtype-specific entry points; included by fastmlp.h once
- * per REAL / SFX pair.  No include guard on purpose. */
+/* Declarations of the dtype-specific entry points: a template, instantiated
+ * by fastmlp.h through instantiate.h.  No include guard on purpose. */
 
 /* ---- element-wise kernels (activations.c) ---- */
 /* x := act(x + bias) for each row of x (B, OUT); bias (OUT,) may be NULL. */
@@ -43,19 +43,24 @@ double SFX(fm_loss_delta)(REAL *delta, const REAL *z, const REAL *a, const REAL 
                           const REAL *sw, int64_t n_rows, int n_outputs, int loss);
 
 /* ---- dense layer (dense.c) ---- */
-/* out (B, OUT) := act(inp (B, IN) . W (IN, OUT) + b).  Small products use
- * the engine's small-matrix kernel, larger ones too with n_threads > 1
- * (small_gemm_max, n_threads: see fm_net). */
+/* out (B, OUT) := act(inp (B, IN) . W (IN, OUT) + b); kernel: who computes
+ * the product (fm_gemm_kernel). */
 void SFX(fm_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,
                            int n_rows, int fan_in, int fan_out, int activation,
-                           double leaky_relu_slope, double small_gemm_max, int n_threads);
+                           double leaky_relu_slope, int kernel);
 /* dW (IN, OUT) := inp^T . dout, db (OUT,) := column sums of dout,
  * dinp (B, IN) := dout . W^T unless dinp is NULL.  scratch (OUT * IN) holds
- * W^T for the small-matrix kernel; without it dinp comes from the BLAS. */
+ * W^T when input_grad_kernel is FM_GEMM_OWN (may be NULL otherwise). */
 void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
-                            const REAL *inp, const REAL *weight,
-                            int n_rows, int fan_in, int fan_out, double small_gemm_max,
-                            int n_threads, REAL *scratch);
+                            const REAL *inp, const REAL *weight, int n_rows, int fan_in,
+                            int fan_out, int weight_grad_kernel, int input_grad_kernel,
+                            REAL *scratch);
+/* Seconds one call of a product (fm_product) of a dense layer takes with
+ * each kernel, seconds[FM_GEMM_BLAS] and seconds[FM_GEMM_OWN]: the fastest
+ * of several samples, the kernels taking turns, on buffers of its own.
+ * FM_ERR_INVALID for sizes < 1, FM_ERR_NOMEM. */
+int SFX(fm_time_product)(int product, int n_rows, int fan_in, int fan_out,
+                         double seconds[FM_N_KERNELS]);
 /* The same two for a CSR input x: its rows rows[0..n_rows), or, when rows is
  * NULL, its rows first_row .. first_row + n_rows.  No input gradient. */
 void SFX(fm_csr_dense_forward)(REAL *out, const fm_input *x, const int64_t *rows,
@@ -68,9 +73,10 @@ void SFX(fm_csr_dense_backward)(REAL *dweight, REAL *dbias, const REAL *dout,
 
 /* ---- optimizers (optim.c) ---- */
 /* One update of params (P,) from grad (P,); the first n_weights entries are
- * weights (the only ones AdamW's weight decay shrinks). */
+ * weights (the only ones AdamW's weight decay shrinks).  Up to n_threads
+ * threads share a long vector; the result does not depend on n_threads. */
 void SFX(fm_optimizer_step)(fm_optimizer *opt, REAL *params, const REAL *grad, int64_t n,
-                            int64_t n_weights);
+                            int64_t n_weights, int n_threads);
 
 /* ---- whole-network calls (train.c) ---- */
 /* Every call below first checks its arguments (net, sizes, sample indices,

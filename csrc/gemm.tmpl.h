@@ -161,16 +161,13 @@ KERNEL_TARGET static void KFN(tail_columns)(
 }
 #undef KB
 
-KERNEL_TARGET static void KFN(gemm_small)(
+/* Rows [0, m) in blocks of ROW_BLOCK, whose A rows stay in L2 while every
+ * column panel of B passes over them. */
+#define ROW_BLOCK 96
+KERNEL_TARGET static void KFN(row_block)(
     int m, int n, int k, const REAL *a, int64_t ars, int64_t aks, const REAL *b, int ldb,
-    REAL *c, int ldc, const REAL *bias, int activation, double slope)
+    REAL *c, int ldc, const KFN(epilogue) *e)
 {
-    const KFN(epilogue) epilogue = {bias, activation, (REAL)slope}, *e = &epilogue;
-    if (k == 0) { /* an empty sum */
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) c[(int64_t)i * ldc + j] = KFN(finish1)(0, e, j);
-        return;
-    }
     int j = 0;
     /* column panels of 2 vectors: the K x 2VL panel of B stays in L1 while
      * all row blocks pass over it */
@@ -192,6 +189,24 @@ KERNEL_TARGET static void KFN(gemm_small)(
     }
     if (j < n) KFN(tail_columns)(m, n - j, k, a, ars, aks, b + j, ldb, c + j, ldc, e, j);
 }
+
+KERNEL_TARGET static void KFN(gemm_small)(
+    int m, int n, int k, const REAL *a, int64_t ars, int64_t aks, const REAL *b, int ldb,
+    REAL *c, int ldc, const REAL *bias, int activation, double slope)
+{
+    const KFN(epilogue) epilogue = {bias, activation, (REAL)slope}, *e = &epilogue;
+    if (k == 0) { /* an empty sum */
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) c[(int64_t)i * ldc + j] = KFN(finish1)(0, e, j);
+        return;
+    }
+    for (int i = 0; i < m; i += ROW_BLOCK) {
+        const int rows = m - i < ROW_BLOCK ? m - i : ROW_BLOCK;
+        KFN(row_block)(rows, n, k, a + i * ars, ars, aks, b, ldb, c + (int64_t)i * ldc, ldc,
+                       e);
+    }
+}
+#undef ROW_BLOCK
 
 #undef KFN_CAT2
 #undef KFN_CAT

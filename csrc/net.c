@@ -81,6 +81,9 @@ int fm_check_net(const fm_net *net)
         if (net->batch_norm && net->batch_norm[l] != 0 && net->batch_norm[l] != 1)
             return FM_ERR_INVALID;
     }
+    if (net->gemm_kernels)
+        for (int i = 0; i < net->n_layers * FM_N_PRODUCTS; i++)
+            if (net->gemm_kernels[i] >= FM_N_KERNELS) return FM_ERR_INVALID;
     if (net->batch_norm &&
         (!(net->batch_norm_momentum >= 0 && net->batch_norm_momentum <= 1) ||
          !(net->batch_norm_eps > 0)))

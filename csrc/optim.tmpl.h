@@ -79,9 +79,36 @@ static double SFX(grad_norm)(const REAL *restrict params, const REAL *restrict g
     return sqrt(sum_sq);
 }
 
-FM_SIMD_CLONES void SFX(fm_optimizer_update)(fm_optimizer *opt, REAL *params, const REAL *grad,
-                                             int64_t n, int64_t n_weights, double alpha,
-                                             double l1, double sw_sum)
+/* One part of a parallel update: entries [lo, hi) of the vector. */
+typedef struct {
+    const fm_optimizer *opt;
+    REAL lr, alpha, l1, scale, keep;
+    REAL *params, *m1, *m2;
+    const REAL *grad;
+    int64_t n, n_weights;
+} SFX(update_task);
+
+FM_SIMD_CLONES static void SFX(update_part)(void *ctx, int part, int n_parts)
+{
+    const SFX(update_task) *t = ctx;
+    const int64_t lo = t->n * part / n_parts, hi = t->n * (part + 1) / n_parts;
+    const int64_t split = lo > t->n_weights ? lo : hi < t->n_weights ? hi : t->n_weights;
+    /* weights (with their penalties and decay), then the other entries */
+    SFX(update_range)(t->opt, t->lr, t->params, t->grad, t->m1, t->m2, lo, split, t->alpha,
+                      t->l1, t->scale, t->keep);
+    SFX(update_range)(t->opt, t->lr, t->params, t->grad, t->m1, t->m2, split, hi, 0, 0,
+                      t->scale, 1);
+}
+
+/* Parameters per part of a parallel update: below this, handing parts to
+ * other threads costs more than it saves. */
+#define UPDATE_PART_MIN 16384
+/* Parts per thread, so a thread that starts late leaves its share to the others. */
+#define UPDATE_PARTS_PER_THREAD 4
+
+void SFX(fm_optimizer_update)(fm_optimizer *opt, REAL *params, const REAL *grad, int64_t n,
+                              int64_t n_weights, double alpha, double l1, double sw_sum,
+                              int n_threads)
 {
     if (opt->max_grad_norm > 0) {
         /* clipping: a larger divisor shortens the gradient to max_grad_norm */
@@ -98,16 +125,25 @@ FM_SIMD_CLONES void SFX(fm_optimizer_update)(fm_optimizer *opt, REAL *params, co
         const double t = (double)opt->step;
         lr = lr * sqrt(1 - pow(opt->beta_2, t)) / (1 - pow(opt->beta_1, t));
     }
-    REAL *m1 = (REAL *)opt->moment_1, *m2 = (REAL *)opt->moment_2;
-    SFX(update_range)(opt, (REAL)lr, params, grad, m1, m2, 0, n_weights, (REAL)alpha,
-                      (REAL)l1, (REAL)sw_sum, keep);
-    SFX(update_range)(opt, (REAL)lr, params, grad, m1, m2, n_weights, n, 0, 0, (REAL)sw_sum, 1);
+    SFX(update_task) task = {opt, (REAL)lr, (REAL)alpha, (REAL)l1, (REAL)sw_sum, keep,
+                             params, (REAL *)opt->moment_1, (REAL *)opt->moment_2, grad,
+                             n, n_weights};
+    int64_t parts = n / UPDATE_PART_MIN;
+    if (parts > (int64_t)n_threads * UPDATE_PARTS_PER_THREAD)
+        parts = (int64_t)n_threads * UPDATE_PARTS_PER_THREAD;
+    if (n_threads > 1 && parts > 1)
+        fm_parallel_run(n_threads, (int)parts, SFX(update_part), &task);
+    else
+        SFX(update_part)(&task, 0, 1);
 }
 
+#undef UPDATE_PART_MIN
+#undef UPDATE_PARTS_PER_THREAD
+
 void SFX(fm_optimizer_step)(fm_optimizer *opt, REAL *params, const REAL *grad, int64_t n,
-                            int64_t n_weights)
+                            int64_t n_weights, int n_threads)
 {
-    SFX(fm_optimizer_update)(opt, params, grad, n, n_weights, 0, 0, 1);
+    SFX(fm_optimizer_update)(opt, params, grad, n, n_weights, 0, 0, 1, n_threads);
 }
 
 #undef GRAD_I

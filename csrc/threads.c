@@ -1,4 +1,5 @@
-/* Worker threads for the engine's own GEMM kernel.  fm_parallel_run hands
+/* Worker threads for the engine's parallel pass (the optimizer's update of a
+ * long parameter vector, optim.tmpl.h).  fm_parallel_run hands
  * out the chunks of a task one at a time, from a shared counter, to the
  * calling thread and to the workers: whoever is free takes the next one.  A
  * worker that wakes late (sleeping threads take up to milliseconds to wake
@@ -6,7 +7,7 @@
  * nothing; the caller never waits for a thread that has not started.
  *
  * The workers are created on first use and then wait for work, spinning
- * briefly (a training batch issues its products microseconds apart) before
+ * briefly (the next batch's update comes a GEMM pass later) before
  * sleeping on a condition variable.  One task at a time uses them: a
  * concurrent caller (another estimator fitted in another thread) runs its
  * chunks itself, which computes the same result. */

@@ -205,7 +205,8 @@ static void SFX(forward)(const fm_net *net, const REAL *params, const fm_input *
                                       net->leaky_relu_slope);
         else
             SFX(fm_dense_forward)(dst, inp, w, b, n_rows, fan_in, fan_out, act,
-                                  net->leaky_relu_slope, net->small_gemm_max, net->n_threads);
+                                  net->leaky_relu_slope,
+                                  fm_layer_kernel(net, l, FM_PRODUCT_FORWARD));
         if (is_output && !out) {
             REAL *a = ws->acts + SFX(layer_offset)(net, l, n_rows);
             memcpy(a, dst, sizeof(REAL) * (size_t)n_rows * (size_t)fan_out);
@@ -267,12 +268,15 @@ static double SFX(backward)(const fm_net *net, const REAL *params, const fm_inpu
                 SFX(fm_csr_dense_backward)(dw, db, dout, x, rows, first_row, n_rows, fan_out);
             else /* the input needs no gradient */
                 SFX(fm_dense_backward)(NULL, dw, db, dout, x_rows, w, n_rows, fan_in, fan_out,
-                                       net->small_gemm_max, net->n_threads, NULL);
+                                       fm_layer_kernel(net, l, FM_PRODUCT_WEIGHT_GRAD),
+                                       FM_GEMM_BLAS, NULL);
         } else {
             REAL *dinp = ws->deltas + SFX(layer_offset)(net, l - 1, n_rows);
             const REAL *inp = SFX(layer_output)(net, l - 1, n_rows, ws);
             SFX(fm_dense_backward)(dinp, dw, db, dout, inp, w, n_rows, fan_in, fan_out,
-                                   net->small_gemm_max, net->n_threads, ws->weight_t);
+                                   fm_layer_kernel(net, l, FM_PRODUCT_WEIGHT_GRAD),
+                                   fm_layer_kernel(net, l, FM_PRODUCT_INPUT_GRAD),
+                                   ws->weight_t);
             SFX(hidden_backward)(net, params, l - 1, rows, first_row, n_rows, ws, dinp, grad);
         }
         /* Batch norm subtracts the batch mean, so the bias before it has no
@@ -395,7 +399,7 @@ int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
         /* the gradient's scaling and L2 term are applied inside the update */
         SFX(fm_optimizer_update)(opt, params, ws.grad, n_params,
                                  fm_weight_offset(net, net->n_layers), net->alpha, net->l1,
-                                 sw_sum);
+                                 sw_sum, net->n_threads);
         if (interrupted(interrupt, interrupt_ctx, &last_check)) {
             status = FM_ERR_INTERRUPTED;
             break;

@@ -31,12 +31,8 @@ OUTPUT_ACTIVATION = {"squared_error": "identity", "cross_entropy": "softmax",
 DTYPES = [np.float32, np.float64]
 
 # The engine's matrix-product paths, as Network / kernel keyword arguments:
-# the BLAS always; the engine's own small-matrix kernel where the engine has
-# one (small_gemm_max: products up to that many multiply-adds use it).
-if hasattr(_engine, "SMALL_GEMM_DEFAULT"):
-    GEMM_PATHS = {"blas": {"small_gemm_max": 0.0}, "small": {"small_gemm_max": 1e30}}
-else:
-    GEMM_PATHS = {"blas": {}}
+# every product by the BLAS, or by the engine's own kernel.
+GEMM_PATHS = {"blas": {"gemm": "blas"}, "own": {"gemm": "own"}}
 GEMM_IDS = sorted(GEMM_PATHS)
 
 

@@ -88,10 +88,10 @@ def networks(draw):
     loss = draw(st.sampled_from(ref.LOSSES))
     n_outputs = draw(st.integers(1, 5))
     acts = [draw(st.sampled_from(ref.HIDDEN_ACTIVATIONS)) for _ in hidden]
-    small_gemm_max = draw(st.sampled_from([0.0, 1e30, ref._engine.SMALL_GEMM_DEFAULT]))
+    gemm = draw(st.sampled_from(["blas", "own", None]))  # None: the timed choice
     alpha = draw(st.sampled_from([0.0, 1e-3, 0.5]))
     net = _engine.Network([n_features] + hidden + [n_outputs], acts, loss, alpha=alpha,
-                          small_gemm_max=small_gemm_max)
+                          gemm=gemm)
     return net, dtype
 
 
@@ -311,8 +311,8 @@ def test_bindings_dense_kernels_random_shapes():
     @given(st.sampled_from([np.float32, np.float64]), st.integers(0, 40),
            st.integers(1, 40), st.integers(1, 40),
            st.sampled_from(["identity", "relu", "tanh", "logistic", "leaky_relu"]),
-           st.sampled_from([0.0, 1e30]), st.booleans(), st.integers(0, 2**32 - 1))
-    def check(dtype, n_rows, fan_in, fan_out, act, small_gemm_max, extreme, seed):
+           st.sampled_from(["blas", "own"]), st.booleans(), st.integers(0, 2**32 - 1))
+    def check(dtype, n_rows, fan_in, fan_out, act, gemm, extreme, seed):
         _count("bindings_dense_kernels_random_shapes")
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((n_rows, fan_in))
@@ -324,8 +324,8 @@ def test_bindings_dense_kernels_random_shapes():
         b = rng.standard_normal(fan_out).astype(dtype)
         dout = rng.standard_normal((n_rows, fan_out)).astype(dtype)
         with np.errstate(all="ignore"):
-            out = _engine.dense_forward(x, w, b, act, small_gemm_max=small_gemm_max)
-            dinp, dw, db = _engine.dense_backward(dout, x, w, small_gemm_max=small_gemm_max)
+            out = _engine.dense_forward(x, w, b, act, gemm=gemm)
+            dinp, dw, db = _engine.dense_backward(dout, x, w, gemm=gemm)
         assert out.shape == (n_rows, fan_out) and dinp.shape == x.shape
         assert dw.shape == w.shape and db.shape == b.shape
         if extreme:

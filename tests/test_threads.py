@@ -1,6 +1,7 @@
-"""The engine's own GEMM kernel on several threads: the same bits as on one,
-as many threads as the BLAS is allowed (threadpoolctl), safe with
-concurrent callers and across fork."""
+"""The engine's parallel pass (the optimizer's update of a long parameter
+vector) on several threads: the same bits as on one, as many threads as the
+BLAS is allowed (threadpoolctl), safe with concurrent callers and across
+fork."""
 import subprocess
 import sys
 import textwrap
@@ -16,35 +17,48 @@ from fastmlp import _multilayer_perceptron as mlp
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-# (M, K, N): split by rows, by columns (few rows, the weight gradient of a
-# narrow first layer), too small to split, odd sizes and tails
-SHAPES = [(256, 784, 512), (784, 256, 130), (64, 1797, 100), (40, 3000, 77),
-          (97, 33, 17), (600, 200, 3), (5, 7, 3)]
+# (parameters, of which weights): long enough to be split into parts, with
+# the weights/biases boundary inside a part, at a part's edge, or absent
+LENGTHS = [(200_003, 150_001), (131_072, 65_536), (70_000, 0), (100_000, 100_000), (9, 4)]
+OPTIMIZERS = [("sgd", {"nesterov": False}), ("sgd", {"nesterov": True}), ("adam", {}),
+              ("adamw", {"weight_decay": 0.1}), ("rmsprop", {}),
+              ("adam", {"max_grad_norm": 0.5})]
+
+
+def _steps(dtype, n, n_weights, kind, options, n_threads, n_steps=3):
+    rng = np.random.default_rng(n + n_weights)
+    params = rng.standard_normal(n).astype(dtype)
+    optimizer = _engine.Optimizer(kind, n, dtype, learning_rate=0.01, **options)
+    for _ in range(n_steps):
+        grad = rng.standard_normal(n).astype(dtype)
+        optimizer.step_params(params, grad, n_weights=n_weights, n_threads=n_threads)
+    return params, optimizer
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("m, k, n", SHAPES)
-def test_threads_give_the_same_bits(dtype, m, k, n):
-    rng = np.random.default_rng(m * n + k)
-    x = rng.standard_normal((m, k)).astype(dtype)
-    w = rng.standard_normal((k, n)).astype(dtype)
-    b = rng.standard_normal(n).astype(dtype)
-    dout = rng.standard_normal((m, n)).astype(dtype)
-    # small_gemm_max=inf: the engine's kernel for every product
-    ref_out = _engine.dense_forward(x, w, b, "leaky_relu", small_gemm_max=np.inf)
-    ref_grads = _engine.dense_backward(dout, x, w, small_gemm_max=np.inf)
+@pytest.mark.parametrize("n, n_weights", LENGTHS)
+@pytest.mark.parametrize("kind, options", OPTIMIZERS,
+                         ids=[f"{k}-{'-'.join(o) or 'plain'}" for k, o in OPTIMIZERS])
+def test_threads_give_the_same_bits(dtype, n, n_weights, kind, options):
+    ref_params, ref_opt = _steps(dtype, n, n_weights, kind, options, 1)
     for n_threads in (2, 3, 8):
-        out = _engine.dense_forward(x, w, b, "leaky_relu", small_gemm_max=np.inf,
-                                    n_threads=n_threads)
-        np.testing.assert_array_equal(out, ref_out)
-        for got, ref in zip(_engine.dense_backward(dout, x, w, small_gemm_max=np.inf,
-                                                   n_threads=n_threads), ref_grads):
-            np.testing.assert_array_equal(got, ref)
-    # and it is the product
-    tol = 1e-4 if dtype == np.float32 else 1e-12
-    z = x.astype(np.float64) @ w + b
-    expected = np.where(z > 0, z, 0.01 * z)
-    assert np.max(np.abs(ref_out - expected)) <= tol * np.max(np.abs(expected))
+        params, opt = _steps(dtype, n, n_weights, kind, options, n_threads)
+        np.testing.assert_array_equal(params, ref_params)
+        np.testing.assert_array_equal(opt.moment_1, ref_opt.moment_1)
+        np.testing.assert_array_equal(opt.moment_2, ref_opt.moment_2)
+        assert opt.step == ref_opt.step == 3
+
+
+def test_the_weights_boundary_is_kept_across_parts():
+    """AdamW's decay shrinks weights only: with the split at entry 150 001
+    of 200 003, a zero gradient moves exactly the weights."""
+    n, n_weights = 200_003, 150_001
+    params = np.ones(n)
+    optimizer = _engine.Optimizer("adamw", n, np.float64, learning_rate=0.1,
+                                  weight_decay=0.5)
+    optimizer.step_params(params, np.zeros(n), n_weights=n_weights, n_threads=4)
+    np.testing.assert_array_equal(params[:n_weights], 1 - 0.1 * 0.5)
+    np.testing.assert_array_equal(params[n_weights:], 1.0)
 
 
 @pytest.mark.parametrize("n_threads", [0, -1, 65, 1.5, True])
@@ -72,21 +86,22 @@ def _fit(n_threads, monkeypatch, X, y, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fits_on_2_and_3_threads_are_identical(monkeypatch, dtype):
-    """Products large enough to be split (hidden layers of 300 and 200,
-    batches of 256, 1000-row prediction chunks): any thread count above one
-    trains the same model bit for bit."""
+def test_fits_on_1_2_and_3_threads_are_identical(monkeypatch, dtype):
+    """A parameter vector long enough to be split (hidden layers of 300 and
+    200: 97 000 parameters): any thread count trains the same model bit for
+    bit."""
     X, y = make_classification(n_samples=1500, n_features=120, n_classes=3,
                                n_informative=10, random_state=0)
-    two = _fit(2, monkeypatch, X, y, dtype)
-    three = _fit(3, monkeypatch, X, y, dtype)
-    np.testing.assert_array_equal(two._params, three._params)
-    np.testing.assert_array_equal(two.predict_proba(X), three.predict_proba(X))
+    one = _fit(1, monkeypatch, X, y, dtype)
+    for n_threads in (2, 3):
+        other = _fit(n_threads, monkeypatch, X, y, dtype)
+        np.testing.assert_array_equal(other.coefs_[0], one.coefs_[0])
+        np.testing.assert_array_equal(other.predict_proba(X), one.predict_proba(X))
 
 
 def test_concurrent_fits_share_the_workers_safely(monkeypatch):
     """Fits in several Python threads at once: one uses the workers, the
-    others run their chunks themselves; each gets the model it gets alone."""
+    others run their parts themselves; each gets the model it gets alone."""
     X, y = make_classification(n_samples=1200, n_features=100, random_state=1)
     monkeypatch.setattr(mlp, "_engine_threads", lambda: 2)
     params = dict(hidden_layer_sizes=(256, 128), batch_size=256, max_iter=2)
@@ -111,14 +126,17 @@ def test_a_forked_child_can_train():
     code = textwrap.dedent("""
         import os, numpy as np
         from fastmlp import _engine
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((512, 300)); w = rng.standard_normal((300, 200))
-        b = np.zeros(200)
-        ref = _engine.dense_forward(x, w, b, "relu", small_gemm_max=np.inf, n_threads=2)
+
+        def update():
+            params, grad = np.ones(300_000), np.full(300_000, 0.5)
+            _engine.Optimizer("adam", 300_000, np.float64).step_params(
+                params, grad, n_weights=200_000, n_threads=2)
+            return params
+
+        ref = update()  # starts the workers in the parent
         pid = os.fork()
         if pid == 0:
-            out = _engine.dense_forward(x, w, b, "relu", small_gemm_max=np.inf, n_threads=2)
-            os._exit(0 if np.array_equal(out, ref) else 3)
+            os._exit(0 if np.array_equal(update(), ref) else 3)
         _, status = os.waitpid(pid, 0)
         raise SystemExit(os.waitstatus_to_exitcode(status))
     """)

@@ -24,7 +24,7 @@ cdef extern from "fastmlp.h" nogil:
         double leaky_relu_slope
         double alpha
         double data_loss_scale
-        double small_gemm_max
+        const unsigned char *gemm_kernels
         int n_threads
         double l1
         const double *dropout
@@ -64,12 +64,14 @@ cdef extern from "fastmlp.h" nogil:
 
     enum:
         FM_OK, FM_ERR_NOMEM, FM_ERR_INTERRUPTED, FM_ERR_INVALID
-    double FM_SMALL_GEMM_DEFAULT
+    enum:
+        FM_GEMM_BLAS, FM_GEMM_OWN, FM_N_KERNELS
+    enum:
+        FM_PRODUCT_FORWARD, FM_PRODUCT_WEIGHT_GRAD, FM_PRODUCT_INPUT_GRAD, FM_N_PRODUCTS
 
     void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm)
     int fm_detect_cpu(const char *max_isa)
     const char *fm_gemm_isa()
-    int fm_gemm_vectorized()
     int fm_loss_output_activation(int loss)
     int64_t fm_n_params(const fm_net *net)
     int64_t fm_weight_offset(const fm_net *net, int layer)
@@ -113,20 +115,20 @@ cdef extern from "fastmlp.h" nogil:
                              const double *sw, int64_t n_rows, int n_outputs, int loss)
     void fm_dense_forward_f32(float *out, const float *inp, const float *weight,
                               const float *bias, int n_rows, int fan_in, int fan_out,
-                              int activation, double slope, double small_gemm_max,
-                              int n_threads)
+                              int activation, double slope, int kernel)
     void fm_dense_forward_f64(double *out, const double *inp, const double *weight,
                               const double *bias, int n_rows, int fan_in, int fan_out,
-                              int activation, double slope, double small_gemm_max,
-                              int n_threads)
+                              int activation, double slope, int kernel)
     void fm_dense_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
                                const float *inp, const float *weight, int n_rows, int fan_in,
-                               int fan_out, double small_gemm_max, int n_threads,
+                               int fan_out, int weight_grad_kernel, int input_grad_kernel,
                                float *scratch)
     void fm_dense_backward_f64(double *dinp, double *dweight, double *dbias,
                                const double *dout, const double *inp, const double *weight,
-                               int n_rows, int fan_in, int fan_out, double small_gemm_max,
-                               int n_threads, double *scratch)
+                               int n_rows, int fan_in, int fan_out, int weight_grad_kernel,
+                               int input_grad_kernel, double *scratch)
+    int fm_time_product_f32(int product, int n_rows, int fan_in, int fan_out, double *seconds)
+    int fm_time_product_f64(int product, int n_rows, int fan_in, int fan_out, double *seconds)
     void fm_csr_dense_forward_f32(float *out, const fm_input *x, const int64_t *rows,
                                   int64_t first_row, const float *weight, const float *bias,
                                   int n_rows, int fan_out, int activation, double slope)
@@ -140,9 +142,9 @@ cdef extern from "fastmlp.h" nogil:
                                    const fm_input *x, const int64_t *rows, int64_t first_row,
                                    int n_rows, int fan_out)
     void fm_optimizer_step_f32(fm_optimizer *opt, float *params, const float *grad, int64_t n,
-                               int64_t n_weights)
+                               int64_t n_weights, int n_threads)
     void fm_optimizer_step_f64(fm_optimizer *opt, double *params, const double *grad,
-                               int64_t n, int64_t n_weights)
+                               int64_t n, int64_t n_weights, int n_threads)
     int fm_train_epoch_f32(const fm_net *net, float *params, fm_optimizer *opt,
                            const fm_input *x, const float *y, const float *sw,
                            const int64_t *order, int64_t n_order, int batch_size,
@@ -179,9 +181,9 @@ cdef extern from "<dlfcn.h>" nogil:
 # limited by threadpoolctl.
 fm_set_blas(<fm_sgemm_fn>sgemm, <fm_dgemm_fn>dgemm)
 
-# The small-matrix kernel uses the widest SIMD the CPU has; FASTMLP_MAX_ISA
-# (generic, avx2, avx512) caps it, for testing each variant or working
-# around a CPU problem.
+# The engine's own GEMM kernel uses the widest SIMD the CPU has;
+# FASTMLP_MAX_ISA (generic, avx2, avx512) caps it, for testing each variant
+# or working around a CPU problem.
 import os as _os
 _MAX_ISA = _os.environ.get("FASTMLP_MAX_ISA", "")
 if fm_detect_cpu(_MAX_ISA.encode()) != 0:
@@ -189,8 +191,40 @@ if fm_detect_cpu(_MAX_ISA.encode()) != 0:
 
 
 def gemm_isa():
-    """Instruction set of the engine's small-matrix kernel on this CPU."""
+    """Instruction set of the engine's own GEMM kernel on this CPU."""
     return fm_gemm_isa().decode()
+
+
+# fm_gemm_kernel and fm_product, by name
+GEMM_KERNELS = ("blas", "own")
+PRODUCTS = ("forward", "weight_grad", "input_grad")
+assert (FM_GEMM_BLAS, FM_GEMM_OWN, FM_N_KERNELS) == (0, 1, len(GEMM_KERNELS))
+assert (FM_PRODUCT_FORWARD, FM_PRODUCT_WEIGHT_GRAD, FM_PRODUCT_INPUT_GRAD,
+        FM_N_PRODUCTS) == (0, 1, 2, len(PRODUCTS))
+
+
+def time_product(dtype, product, n_rows, fan_in, fan_out):
+    """Seconds one call of a dense layer's product takes with each kernel:
+    {'blas': s, 'own': s}, each the fastest of several samples taken in turns.
+    product: one of PRODUCTS; the layer: n_rows (B) x fan_in -> fan_out."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    if product not in PRODUCTS:
+        raise ValueError(f"unknown product {product!r}; expected one of {PRODUCTS}")
+    cdef int code = PRODUCTS.index(product)
+    cdef int b = _check_rows(n_rows, "n_rows"), fi = _check_rows(fan_in, "fan_in")
+    cdef int fo = _check_rows(fan_out, "fan_out")
+    cdef double seconds[2]
+    cdef int status
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            status = fm_time_product_f32(code, b, fi, fo, seconds)
+        else:
+            status = fm_time_product_f64(code, b, fi, fo, seconds)
+    _check_status(status, [])
+    return {name: seconds[i] for i, name in enumerate(GEMM_KERNELS)}
 
 ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "leaky_relu": 4,
                "softmax": 5, "exp": 6, "elu": 7, "gelu": 8, "swish": 9}
@@ -213,7 +247,6 @@ def blas_library():
 # Rows per chunk for prediction and full-batch gradients: large enough for
 # efficient GEMMs, small enough that the workspace stays a few MB per layer.
 DEFAULT_CHUNK_ROWS = 4096
-SMALL_GEMM_DEFAULT = FM_SMALL_GEMM_DEFAULT
 _INT_MAX = 2**31 - 1
 
 
@@ -281,11 +314,10 @@ cdef class Network:
     layer_sizes: n_features, hidden sizes..., n_outputs.
     activations: one name per hidden layer.
     loss: one of LOSSES; it fixes the output activation (its canonical link).
-    small_gemm_max: products A (M, K) . B (K, N) of at most this many
-    multiply-adds M*N*K (and K*N <= 65536) use the engine's single-threaded
-    small-matrix kernel, larger ones the BLAS (0: the BLAS for all but empty
-    products, inf: the small kernel for all) -- or, with n_threads > 1 on an
-    AVX2/AVX-512 CPU, the engine's kernel on up to n_threads threads.
+    gemm: who computes the layers' products: 'blas' or 'own' (the engine's
+    kernel) for all, or None: the faster on this machine, per product, as
+    timed and remembered by fastmlp._kernel_choice (FASTMLP_GEMM overrides).
+    n_threads: threads of the engine's parallel optimizer update.
     l1: L1 penalty on the weights, beside alpha's L2.
     dropout: None or one rate in [0, 1) per hidden layer (inverted dropout of
     its output while training).
@@ -301,14 +333,14 @@ cdef class Network:
     cdef readonly tuple layer_sizes
     cdef readonly tuple hidden_activations
     cdef readonly str loss
-    cdef readonly double leaky_relu_slope, alpha, data_loss_scale, small_gemm_max, l1
+    cdef readonly double leaky_relu_slope, alpha, data_loss_scale, l1
+    cdef readonly object gemm
     cdef readonly int n_threads
     cdef readonly tuple dropout, batch_norm
     cdef readonly double batch_norm_momentum, batch_norm_eps
 
     def __init__(self, layer_sizes, hidden_activations, loss, *, leaky_relu_slope=0.01,
-                 alpha=0.0, data_loss_scale=1.0, small_gemm_max=SMALL_GEMM_DEFAULT,
-                 l1=0.0, dropout=None, batch_norm=None, batch_norm_momentum=0.1,
+                 alpha=0.0, data_loss_scale=1.0, gemm=None, l1=0.0, dropout=None, batch_norm=None, batch_norm_momentum=0.1,
                  batch_norm_eps=1e-5, n_threads=1):
         sizes = [int(s) for s in layer_sizes]
         if len(sizes) < 2 or any(s < 1 or s > _INT_MAX for s in sizes):
@@ -344,6 +376,8 @@ cdef class Network:
                              f"{batch_norm_momentum}")
         if not batch_norm_eps > 0:
             raise ValueError(f"batch_norm_eps must be > 0, got {batch_norm_eps}")
+        if gemm is not None and gemm not in GEMM_KERNELS:
+            raise ValueError(f"gemm must be None, 'blas' or 'own', got {gemm!r}")
         n_threads = _check_threads(n_threads)
         self.layer_sizes = tuple(sizes)
         self.hidden_activations = tuple(hidden)
@@ -351,7 +385,7 @@ cdef class Network:
         self.leaky_relu_slope = leaky_relu_slope
         self.alpha = alpha
         self.data_loss_scale = data_loss_scale
-        self.small_gemm_max = small_gemm_max
+        self.gemm = gemm
         self.n_threads = n_threads
         self.l1 = l1
         self.dropout = tuple(rates)
@@ -372,7 +406,7 @@ cdef class Network:
         self.net.leaky_relu_slope = leaky_relu_slope
         self.net.alpha = alpha
         self.net.data_loss_scale = data_loss_scale
-        self.net.small_gemm_max = small_gemm_max
+        self.net.gemm_kernels = NULL  # a plan per call: see _plan
         self.net.n_threads = n_threads
         self.net.l1 = l1
         self.net.dropout = &self._dropout[0] if any(rates) else NULL
@@ -387,7 +421,7 @@ cdef class Network:
     def __reduce__(self):
         return (_rebuild_network, (self.layer_sizes, self.hidden_activations, self.loss,
                                    self.leaky_relu_slope, self.alpha, self.data_loss_scale,
-                                   self.small_gemm_max, self.l1, self.dropout,
+                                   self.gemm, self.l1, self.dropout,
                                    self.batch_norm, self.batch_norm_momentum,
                                    self.batch_norm_eps, self.n_threads))
 
@@ -438,17 +472,17 @@ cdef class Network:
 
 
 def _rebuild_network(layer_sizes, hidden_activations, loss, slope, alpha, scale,
-                     small_gemm_max, l1, dropout, batch_norm, batch_norm_momentum,
+                     gemm, l1, dropout, batch_norm, batch_norm_momentum,
                      batch_norm_eps, n_threads):
     return Network(layer_sizes, hidden_activations, loss, leaky_relu_slope=slope,
-                   alpha=alpha, data_loss_scale=scale, small_gemm_max=small_gemm_max,
+                   alpha=alpha, data_loss_scale=scale, gemm=gemm,
                    l1=l1, dropout=dropout, batch_norm=batch_norm,
                    batch_norm_momentum=batch_norm_momentum, batch_norm_eps=batch_norm_eps,
                    n_threads=n_threads)
 
 
-# The most threads the engine's own kernel takes (its row blocks limit it
-# further): beyond, thread start-up outweighs any gain for MLP-sized products.
+# The most threads the engine's parallel update takes (its parts limit it
+# further): beyond, thread start-up outweighs any gain for MLP-sized vectors.
 MAX_THREADS = 64
 
 
@@ -460,10 +494,23 @@ def _check_threads(n_threads):
     return int(n_threads)
 
 
-cdef fm_net _net_for_call(Network net, uint64_t dropout_seed, running_stats, dtype):
-    """The net's C description with one call's dropout seed and running
-    statistics (which training updates in place)."""
+def _plan(Network net, dtype, n_rows, training, dense):
+    """Who computes each product of each layer for calls of up to n_rows
+    rows (see fm_net.gemm_kernels): bytes, FM_N_PRODUCTS per layer."""
+    from fastmlp import _kernel_choice
+    return _kernel_choice.plan(net.layer_sizes, dtype, n_rows, training=training,
+                               dense=dense, kernel=net.gemm, time_product=time_product)
+
+
+cdef fm_net _net_for_call(Network net, uint64_t dropout_seed, running_stats, dtype,
+                          bytes plan):
+    """The net's C description with one call's dropout seed, running
+    statistics (which training updates in place) and kernel plan (which the
+    caller keeps alive during the call)."""
     cdef fm_net c = net.net
+    if len(plan) != FM_N_PRODUCTS * c.n_layers:
+        raise ValueError(f"a plan of {len(plan)} entries for {c.n_layers} layers")
+    c.gemm_kernels = <const unsigned char *>plan
     c.dropout_seed = dropout_seed
     c.running_stats = NULL
     if running_stats is not None:
@@ -550,9 +597,10 @@ cdef class Optimizer:
         opt.moment_2 = _address(self.moment_2)
         return opt
 
-    def step_params(self, params, grad, n_weights=0):
+    def step_params(self, params, grad, n_weights=0, n_threads=1):
         """One update of params from grad (both (P,)), in place; the first
-        n_weights entries are weights (which AdamW's weight decay shrinks)."""
+        n_weights entries are weights (which AdamW's weight decay shrinks);
+        up to n_threads threads share a long vector."""
         dtype = _dtype_of(params)
         _check_array(params, "params", dtype, (None,), True)
         _check_array(grad, "grad", dtype, params.shape)
@@ -561,14 +609,15 @@ cdef class Optimizer:
         cdef fm_optimizer opt = self.c_struct(params)
         cdef int64_t n = params.shape[0]
         cdef int64_t nw = n_weights
+        cdef int threads = _check_threads(n_threads)
         cdef void *p = _address(params)
         cdef void *g = _address(grad)
         cdef bint single = dtype == np.float32
         with nogil:
             if single:
-                fm_optimizer_step_f32(&opt, <float *>p, <float *>g, n, nw)
+                fm_optimizer_step_f32(&opt, <float *>p, <float *>g, n, nw, threads)
             else:
-                fm_optimizer_step_f64(&opt, <double *>p, <double *>g, n, nw)
+                fm_optimizer_step_f64(&opt, <double *>p, <double *>g, n, nw, threads)
         self.step = opt.step
 
 
@@ -708,12 +757,14 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
     dtype, inp_ = _check_targets(net, params, X, y, sample_weight)
     if net.batch_norm_units and running_stats is None:
         raise ValueError("a network with batch norm trains with running_stats")
-    cdef fm_net cnet = _net_for_call(net, _check_seed(dropout_seed), running_stats, dtype)
     cdef Input inp = inp_
     if not params.flags.writeable:
         raise ValueError("params must be writeable")
     _check_array(order, "order", np.int64, (None,))
     cdef int rows = _check_rows(batch_size, "batch_size")
+    plan = _plan(net, dtype, min(rows, max(order.shape[0], 1)), True, inp.c.dense != NULL)
+    cdef fm_net cnet = _net_for_call(net, _check_seed(dropout_seed), running_stats, dtype,
+                                     plan)
     cdef int64_t ws_bytes
     cdef void *ws = _workspace_address(workspace, &ws_bytes)
     cdef fm_optimizer opt = optimizer.c_struct(params)
@@ -755,11 +806,12 @@ def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
     if net.batch_norm_units and inp.shape[0] > chunk_rows:
         raise ValueError("with batch norm, loss_grad's samples must fit one chunk "
                          f"({inp.shape[0]} > chunk_rows={chunk_rows})")
-    cdef fm_net cnet = _net_for_call(net, _check_seed(dropout_seed), None, dtype)
     if grad is None:
         grad = np.empty_like(params)
     _check_array(grad, "grad", dtype, params.shape, True)
     cdef int chunk = _check_rows(chunk_rows, "chunk_rows")
+    plan = _plan(net, dtype, min(chunk, inp.shape[0]), True, inp.c.dense != NULL)
+    cdef fm_net cnet = _net_for_call(net, _check_seed(dropout_seed), None, dtype, plan)
     cdef int64_t ws_bytes
     cdef void *ws = _workspace_address(workspace, &ws_bytes)
     cdef void *p = _address(params)
@@ -798,6 +850,8 @@ def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS,
         out = np.empty((inp.shape[0], net.n_outputs), dtype=dtype)
     _check_array(out, "out", dtype, (inp.shape[0], net.n_outputs), True)
     cdef int chunk = _check_rows(chunk_rows, "chunk_rows")
+    plan = _plan(net, dtype, min(chunk, max(inp.shape[0], 1)), False, inp.c.dense != NULL)
+    cdef fm_net cnet = _net_for_call(net, 0, None, dtype, plan)
     cdef int64_t ws_bytes
     cdef void *ws = _workspace_address(workspace, &ws_bytes)
     cdef void *p = _address(params)
@@ -807,10 +861,10 @@ def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS,
     cdef bint single = dtype == np.float32
     with nogil:
         if single:
-            status = fm_predict_f32(&net.net, <float *>p, &inp.c, chunk, ws, ws_bytes, <float *>o,
+            status = fm_predict_f32(&cnet, <float *>p, &inp.c, chunk, ws, ws_bytes, <float *>o,
                                     _check_signals, <void *>errors)
         else:
-            status = fm_predict_f64(&net.net, <double *>p, &inp.c, chunk, ws, ws_bytes,
+            status = fm_predict_f64(&cnet, <double *>p, &inp.c, chunk, ws, ws_bytes,
                                     <double *>o,
                                     _check_signals, <void *>errors)
     _check_status(status, errors)
@@ -903,9 +957,15 @@ def loss_delta(z, y, loss, sample_weight=None):
     return total, delta, a
 
 
-def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01,
-                  small_gemm_max=SMALL_GEMM_DEFAULT, n_threads=1):
-    """act(inp (B, IN) . weight (IN, OUT) + bias); inp may be CSR."""
+def _kernel_code(gemm):
+    if gemm not in GEMM_KERNELS:
+        raise ValueError(f"gemm must be one of {GEMM_KERNELS}, got {gemm!r}")
+    return GEMM_KERNELS.index(gemm)
+
+
+def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01, gemm="blas"):
+    """act(inp (B, IN) . weight (IN, OUT) + bias), the product by `gemm` ('blas' or
+    'own'); inp may be CSR."""
     dtype = _float_dtype(weight, "weight")
     _check_array(weight, "weight", dtype, (None, None))
     fan_in, fan_out = weight.shape
@@ -922,8 +982,7 @@ def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01,
     cdef void *bp = _address(bias)
     cdef int b = n_rows, fi = fan_in, fo = fan_out
     cdef double slope = leaky_relu_slope
-    cdef double small_max = small_gemm_max
-    cdef int threads = _check_threads(n_threads)
+    cdef int kernel_code = _kernel_code(gemm)
     cdef bint single = dtype == np.float32
     with nogil:
         if x.c.csr_data != NULL:
@@ -935,16 +994,16 @@ def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01,
                                          <double *>bp, b, fo, code, slope)
         elif single:
             fm_dense_forward_f32(<float *>op, <float *>ip, <float *>wp, <float *>bp, b, fi, fo,
-                                 code, slope, small_max, threads)
+                                 code, slope, kernel_code)
         else:
             fm_dense_forward_f64(<double *>op, <double *>ip, <double *>wp, <double *>bp, b,
-                                 fi, fo, code, slope, small_max, threads)
+                                 fi, fo, code, slope, kernel_code)
     return out
 
 
-def dense_backward(dout, inp, weight, small_gemm_max=SMALL_GEMM_DEFAULT, n_threads=1):
-    """(dinp, dweight, dbias) of a dense layer from dout (B, OUT); dinp is None
-    for a CSR input."""
+def dense_backward(dout, inp, weight, gemm="blas"):
+    """(dinp, dweight, dbias) of a dense layer from dout (B, OUT), both
+    products by `gemm` ('blas' or 'own'); dinp is None for a CSR input."""
     dtype = _float_dtype(weight, "weight")
     _check_array(weight, "weight", dtype, (None, None))
     fan_in, fan_out = weight.shape
@@ -958,8 +1017,7 @@ def dense_backward(dout, inp, weight, small_gemm_max=SMALL_GEMM_DEFAULT, n_threa
     dinp = None if x.c.csr_data != NULL else np.empty((n_rows, fan_in), dtype=dtype)
     scratch = np.empty(fan_in * fan_out, dtype=dtype)
     cdef void *sp_ = _address(scratch)
-    cdef double small_max = small_gemm_max
-    cdef int threads = _check_threads(n_threads)
+    cdef int kernel_code = _kernel_code(gemm)
     cdef void *dip = NULL if dinp is None else _address(dinp)
     cdef void *dwp = _address(dweight)
     cdef void *dbp = _address(dbias)
@@ -978,12 +1036,12 @@ def dense_backward(dout, inp, weight, small_gemm_max=SMALL_GEMM_DEFAULT, n_threa
                                           NULL, 0, b, fo)
         elif single:
             fm_dense_backward_f32(<float *>dip, <float *>dwp, <float *>dbp, <float *>dop,
-                                  <float *>ip, <float *>wp, b, fi, fo, small_max, threads,
-                                  <float *>sp_)
+                                  <float *>ip, <float *>wp, b, fi, fo, kernel_code,
+                                  kernel_code, <float *>sp_)
         else:
             fm_dense_backward_f64(<double *>dip, <double *>dwp, <double *>dbp, <double *>dop,
-                                  <double *>ip, <double *>wp, b, fi, fo, small_max,
-                                  threads, <double *>sp_)
+                                  <double *>ip, <double *>wp, b, fi, fo, kernel_code,
+                                  kernel_code, <double *>sp_)
     return dinp, dweight, dbias
 
 

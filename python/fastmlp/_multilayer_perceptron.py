@@ -47,7 +47,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from fastmlp import _engine
+from fastmlp import _engine, _kernel_choice
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop", "adamw")
 
@@ -1155,20 +1155,11 @@ def _check_callbacks(callbacks):
             )
 
 
-@functools.lru_cache(maxsize=1)
-def _blas_controllers():
-    """threadpoolctl's controllers of the process's BLAS libraries, found
-    once (scanning the loaded libraries takes about 10 ms)."""
-    from threadpoolctl import ThreadpoolController
-
-    return tuple(c for c in ThreadpoolController().lib_controllers if c.user_api == "blas")
-
-
 def _engine_threads():
-    """Threads for the engine's own GEMM kernel: the BLAS's current limit, so
+    """Threads for the engine's parallel update: the BLAS's current limit, so
     that threadpoolctl's limits (and joblib's per-worker ones) hold for the
     engine as they do for the BLAS."""
-    counts = [controller.num_threads for controller in _blas_controllers()]
+    counts = [controller.num_threads for controller in _kernel_choice.blas_controllers()]
     return max(1, min(min(counts, default=1), _engine.MAX_THREADS))
 
 
