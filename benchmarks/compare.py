@@ -4,7 +4,7 @@
                                  [--sections fit,predict,lbfgs,memory,scaling]
                                  [--dtypes float32,float64] [--threads N] [--json out.json]
 
-Every number is a same-run comparison (see shared/BENCHMARKS.md): the
+Every number is a same-run comparison (see benchmarks/README.md): the
 contenders run interleaved (fastmlp, sklearn, torch, fastmlp, sklearn, torch,
 ...), each timed with time.perf_counter, and the medians are compared.  The
 GEMM rate that bounds training ("the limit") is measured in the same rounds.
@@ -13,7 +13,7 @@ Sections
   gemm     large-square GEMM rate: numpy (numpy's OpenBLAS) and the engine's
            own GEMM (`_engine.dense_forward`, small_gemm_max=0: scipy's
            OpenBLAS, the BLAS the engine trains with).  Always run.
-  fit      the workloads of BENCHMARKS.md, float32 and float64: fit time of
+  fit      the workloads of benchmarks/README.md, float32 and float64: fit time of
            fastmlp, scikit-learn (same arguments), PyTorch (same architecture,
            Adam, batch size and epochs); ratios; fastmlp's GFLOP/s and the
            fraction of the engine-BLAS GEMM rate measured in the same rounds.
@@ -38,7 +38,7 @@ import warnings
 import numpy as np
 
 # ---------------------------------------------------------------------------
-# Workloads (shared/BENCHMARKS.md).  Binary targets: like scikit-learn, one
+# Workloads (benchmarks/README.md).  Binary targets: like scikit-learn, one
 # logistic output unit (the table's "-2" is the class count).
 
 WORKLOADS = {
@@ -226,7 +226,7 @@ def import_torch():
 
 class Gemm:
     """Large-square GEMM, n^3 multiply-adds: numpy's matmul (numpy's
-    OpenBLAS) and the engine's dense_forward with small_gemm_max=0 (scipy's
+    OpenBLAS) and the engine's dense_forward with gemm="blas" (scipy's
     OpenBLAS via scipy.linalg.cython_blas, the BLAS training uses; identity
     activation, so one extra pass adds the bias: O(n^2), negligible)."""
 
@@ -246,7 +246,7 @@ class Gemm:
     def engine(self):
         from fastmlp import _engine
         t, _ = timed(lambda: _engine.dense_forward(self.a, self.b, self.bias, "identity",
-                                                   small_gemm_max=0))
+                                                   gemm="blas"))
         return self.flops / t / 1e9
 
 
@@ -286,6 +286,38 @@ def section_gemm(args, dtypes, threads):
                   f"one gives {r['engine_1thread_gflops']:.0f}: the cores are busy, so "
                   f"multi-threaded timings below are unreliable; rerun with --threads 1")
     return rows
+
+
+# ---------------------------------------------------------------------------
+# The floor of a fit: its GEMMs alone
+
+def gemm_floor(sizes, batch, n_samples, epochs, dtype, threads):
+    """Seconds the fit's matrix products alone take at their exact shapes:
+    per layer the forward product, the weight gradient and (but the first
+    layer's) the input gradient, each by the faster of the BLAS and the
+    engine's kernel and at the better of one and `threads` BLAS threads
+    (fastmlp._engine.time_product: the fastest of several samples).  No
+    training loop can beat it; fit time / floor is what the rest costs."""
+    from threadpoolctl import threadpool_limits
+
+    from fastmlp import _engine
+
+    def per_batch(rows):
+        total = 0.0
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            for product in _engine.PRODUCTS:
+                if product == "input_grad" and layer == 0:
+                    continue
+                best = float("inf")
+                for n_threads in sorted({1, threads}):
+                    with threadpool_limits(limits=n_threads):
+                        seconds = _engine.time_product(dtype, product, rows, fan_in, fan_out)
+                    best = min(best, *seconds.values())
+                total += best
+        return total
+
+    full, rest = divmod(n_samples, batch)
+    return epochs * (full * per_batch(batch) + (per_batch(rest) if rest else 0.0))
 
 
 # ---------------------------------------------------------------------------
@@ -334,6 +366,8 @@ def section_fit(args, dtypes, torch, gemm_rows=()):
                 # stricter (larger) limit
                 limit.append(max(gemms[dname].engine(), gemms[dname].engine()))
             med = {k: median(v) for k, v in times.items()}
+            floor = gemm_floor(sizes, spec["batch"], spec["n_samples"], spec["epochs"], dtype,
+                               args.threads_used)
             flops = flops_per_sample_epoch(sizes) * spec["n_samples"] * spec["epochs"]
             gflops = flops / med["fastmlp"] / 1e9
             row = dict(
@@ -342,6 +376,7 @@ def section_fit(args, dtypes, torch, gemm_rows=()):
                 median=med, flops=flops, gflops=gflops,
                 limit_gflops=median(limit), limit_samples=limit,
                 fraction_of_limit=gflops / median(limit),
+                gemm_floor=floor, over_floor=med["fastmlp"] / floor,
                 sklearn_over_fastmlp=med["sklearn"] / med["fastmlp"],
                 torch_over_fastmlp=(med["torch"] / med["fastmlp"]) if times["torch"]
                 else None,
@@ -374,7 +409,8 @@ def print_fit(rows, args):
           f"peer time / fastmlp time (>1: fastmlp faster); [per-round range] ==")
     head = (f"{'workload':10} {'dtype':7} {'fastmlp':>8} {'sklearn':>8} {'torch':>8} "
             f"{'sk/fm':>6} {'[range]':>11} {'torch/fm':>8} {'[range]':>11} "
-            f"{'GFLOP/s':>8} {'limit':>7} {'%limit':>6}  loss fm | sk")
+            f"{'GFLOP/s':>8} {'limit':>7} {'%limit':>6} {'floor':>7} {'fm/floor':>8}"
+            f"  loss fm | sk")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -387,6 +423,7 @@ def print_fit(rows, args):
               f"{tor} {r['sklearn_over_fastmlp']:5.2f}x {_range(r['round_ratios']['sklearn']):>11} "
               f"{tr} {_range(r['round_ratios']['torch']):>11} "
               f"{r['gflops']:8.2f} {r['limit_gflops']:7.1f} {100 * r['fraction_of_limit']:5.1f}%"
+              f" {r['gemm_floor']:7.3f} {r['over_floor']:7.2f}x"
               f"  {fl['fastmlp']:.5g} | {fl['sklearn']:.5g}" + ("  !" if r.get("starved") else "")
               + ("  ~" if r.get("noisy") else ""))
     if any(r.get("starved") for r in rows):
@@ -397,7 +434,8 @@ def print_fit(rows, args):
               "with more --repeats before quoting it")
     print("limit: engine-BLAS GEMM GFLOP/s on large squares, measured once per round "
           "next to the fits; GFLOP/s counts (6P - 2*n_features*n_hidden1) per sample "
-          "per epoch.")
+          "per epoch.\nfloor: seconds of the fit's GEMMs alone at their exact shapes "
+          "(faster kernel, better thread count); fm/floor: fastmlp's fit time over it.")
 
 
 # ---------------------------------------------------------------------------
@@ -646,6 +684,8 @@ def machine_info(threads, torch):
     import sklearn
     from threadpoolctl import threadpool_info
 
+    from fastmlp import _engine, _kernel_choice
+
     info = dict(python=platform.python_version(), platform=platform.platform(),
                 cpu_count=os.cpu_count(), threads=threads,
                 numpy=np.__version__, scipy=scipy.__version__, sklearn=sklearn.__version__,
@@ -654,27 +694,43 @@ def machine_info(threads, torch):
                 blas=[dict(api=d.get("internal_api"), threads=d.get("num_threads"),
                            arch=d.get("architecture"), lib=os.path.basename(d["filepath"]))
                       for d in threadpool_info()],
+                engine_simd=_engine.gemm_isa(),
+                openblas_coretype_env=os.environ.get("OPENBLAS_CORETYPE"),
+                engine_blas=engine_blas(),
+                kernel_cache=_kernel_choice.cache_path(),
                 loadavg_start=os.getloadavg(),
                 time=time.strftime("%Y-%m-%d %H:%M:%S"))
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu"] = next(line.split(":", 1)[1].strip() for line in f
-                               if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    info["cpu"] = _kernel_choice.cpu_model()
     return info
 
 
-def engine_blas_threads():
+def engine_blas():
+    """threadpoolctl's record of the BLAS the engine calls (SciPy's OpenBLAS):
+    its version, core type (architecture) and thread count."""
     from threadpoolctl import threadpool_info
 
     from fastmlp import _engine  # noqa: F401  (loads scipy's OpenBLAS)
-    for d in threadpool_info():
+    blas = [d for d in threadpool_info() if d.get("user_api") == "blas"]
+    for d in blas:
         if "scipy_openblas-" in os.path.basename(d["filepath"]) or \
                 "scipy.libs" in d["filepath"]:
-            return d["num_threads"]
-    return next((d["num_threads"] for d in threadpool_info()
-                 if d.get("user_api") == "blas"), 1)
+            return d
+    return blas[0] if blas else {}
+
+
+def engine_blas_threads():
+    return engine_blas().get("num_threads", 1)
+
+
+def print_kernel_choices(report):
+    """How many products of each kind went to each kernel in this run."""
+    counts = {}
+    for c in report["choices"]:
+        key = (c["dtype"], c["product"])
+        counts.setdefault(key, {"blas": 0, "own": 0})[c["kernel"]] += 1
+    print("\n== kernel choices made in this run (shapes timed: blas / own) ==")
+    for (dtype, product), n in sorted(counts.items()):
+        print(f"{dtype:8} {product:12} {n['blas']:3d} / {n['own']:3d}")
 
 
 def to_jsonable(obj):
@@ -710,6 +766,9 @@ def main():
                    help="torch.optim.Adam implementation (default: torch's own choice)")
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--json", help="write all results to this JSON file")
+    p.add_argument("--kernel-cache", default=None,
+                   help="fastmlp's kernel-choice cache file (default: a new one for this "
+                        "run, so the choices are timed here, before the timed rounds)")
     args = p.parse_args()
     args.workloads = [w for w in args.workloads.split(",") if w]
     for w in args.workloads:
@@ -725,8 +784,14 @@ def main():
 
     from threadpoolctl import threadpool_limits
 
+    kernel_cache_dir = None
+    if args.kernel_cache is None:
+        kernel_cache_dir = tempfile.TemporaryDirectory(prefix="fastmlp-kernels-")
+        args.kernel_cache = os.path.join(kernel_cache_dir.name, "kernels.json")
+    os.environ["FASTMLP_KERNEL_CACHE"] = args.kernel_cache
     torch = None if args.no_torch else import_torch()
     threads = args.threads if args.threads is not None else engine_blas_threads()
+    args.threads_used = threads
     if torch is not None:
         torch.set_num_threads(threads)
     results = dict(meta=machine_info(threads, torch))
@@ -737,6 +802,11 @@ def main():
           f"numpy {m['numpy']} | {m.get('cpu', '?')}, {m['cpu_count']} CPUs | "
           f"{threads} BLAS/torch thread(s) | load avg {m['loadavg_start'][0]:.2f}"
           + (" | QUICK (smoke test)" if args.quick else ""))
+    blas = m["engine_blas"]
+    print(f"engine SIMD {m['engine_simd']} | engine BLAS {blas.get('internal_api')} "
+          f"{blas.get('version')}, core type {blas.get('architecture')} "
+          f"(OPENBLAS_CORETYPE={m['openblas_coretype_env'] or 'unset'}), "
+          f"{blas.get('num_threads')} thread(s) | kernel choices: {args.kernel_cache}")
 
     t0 = time.perf_counter()
     with threadpool_limits(limits=threads):
@@ -751,6 +821,10 @@ def main():
             results["scaling"] = section_scaling(args, dtypes)
     if "memory" in sections:
         results["memory"] = section_memory(args, threads)  # children: same thread count
+    from fastmlp import _kernel_choice
+
+    results["kernel_choices"] = _kernel_choice.report()
+    print_kernel_choices(results["kernel_choices"])
     results["meta"]["loadavg_end"] = os.getloadavg()
     results["meta"]["wall_seconds"] = time.perf_counter() - t0
     print(f"\ntotal {results['meta']['wall_seconds']:.0f} s; load avg "

@@ -15,7 +15,7 @@ from sklearn.datasets import make_classification
 
 from fastmlp import _engine
 
-# name: (n_samples, layer sizes, batch size), from shared/BENCHMARKS.md
+# name: (n_samples, layer sizes, batch size), from benchmarks/README.md
 WORKLOADS = {
     "digits": (1797, [64, 100, 10], 200),
     "tabular": (50_000, [20, 32, 32, 2], 200),

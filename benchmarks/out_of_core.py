@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from fastmlp import MLPClassifier, MLPRegressor
 
-# from shared/BENCHMARKS.md (tabular: 4x the samples, so an epoch has 20
+# from benchmarks/README.md (tabular: 4x the samples, so an epoch has 20
 # chunks of 10k rows)
 WORKLOADS = {
     "tabular": dict(n_samples=200_000, n_features=20, hidden=(32, 32), batch=200,

@@ -147,7 +147,7 @@ def test_optimizer_step(benchmark, dtype, kind):
 # ---- one training epoch (gather, forward, loss, backward, L2, Adam) ----
 
 EPOCHS = {
-    # name: (n_samples, layer sizes, batch size), as in shared/BENCHMARKS.md
+    # name: (n_samples, layer sizes, batch size), as in benchmarks/README.md
     "tabular": (50_000, [20, 32, 32, 2], 200),
     "digits": (1797, [64, 100, 10], 200),
 }

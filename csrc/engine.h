@@ -37,16 +37,37 @@ static inline int fm_layer_kernel(const fm_net *net, int layer, int product)
                              : FM_GEMM_BLAS;
 }
 
+/* The optimizer's update runs over fixed parts of the parameter vector (P,):
+ * FM_PART_MIN entries or more, at most FM_MAX_PARTS of them.  The parts
+ * depend on P only, so a sum taken part by part (the penalty's) has the
+ * same bits whichever threads computed the parts. */
+#define FM_PART_MIN 16384
+#define FM_MAX_PARTS 256
+static inline int64_t fm_part_size(int64_t n_params)
+{
+    const int64_t size = (n_params + FM_MAX_PARTS - 1) / FM_MAX_PARTS;
+    return size > FM_PART_MIN ? size : FM_PART_MIN;
+}
+
+/* sums[0] = sum W^2, sums[1] = sum |W| over the weights, the first
+ * n_weights of the parameter vector params (P,), summed part by part. */
+void fm_weight_sums_f32(const float *params, int64_t n_params, int64_t n_weights,
+                        double sums[2]);
+void fm_weight_sums_f64(const double *params, int64_t n_params, int64_t n_weights,
+                        double sums[2]);
+
 /* One update of params (P,) from raw gradient sums grad (P,) (optim.c): the
  * first n_weights entries are weights (penalties alpha W + l1 sign(W)), all
  * are divided by sw_sum; grad itself is left unchanged.  Up to n_threads
- * threads share a long vector (the same result for any n_threads). */
+ * threads share a long vector (the same result for any n_threads).  When
+ * weight_sums is not NULL, it receives fm_weight_sums of the weights before
+ * the update (the batch's penalty), from the same pass. */
 void fm_optimizer_update_f32(fm_optimizer *opt, float *params, const float *grad, int64_t n,
                              int64_t n_weights, double alpha, double l1, double sw_sum,
-                             int n_threads);
+                             int n_threads, double *weight_sums);
 void fm_optimizer_update_f64(fm_optimizer *opt, double *params, const double *grad, int64_t n,
                              int64_t n_weights, double alpha, double l1, double sw_sum,
-                             int n_threads);
+                             int n_threads, double *weight_sums);
 
 /* Dropout masks: a 32-bit integer hash (the "lowbias32" mixer) of the seed,
  * the sample index and the unit, so a mask is a pure function of them:

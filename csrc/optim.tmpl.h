@@ -79,36 +79,81 @@ static double SFX(grad_norm)(const REAL *restrict params, const REAL *restrict g
     return sqrt(sum_sq);
 }
 
-/* One part of a parallel update: entries [lo, hi) of the vector. */
+/* sum W^2 and sum |W| of w[lo:hi): eight running sums each, so the adds
+ * pipeline (and vectorize, lane by lane: the same bits on every ISA). */
+FM_SIMD_CLONES static void SFX(range_weight_sums)(const REAL *restrict w, int64_t lo,
+                                                  int64_t hi, double sums[2])
+{
+    double sq[8] = {0}, ab[8] = {0};
+    int64_t i = lo;
+    for (; i + 8 <= hi; i += 8)
+        for (int k = 0; k < 8; k++) {
+            const double v = w[i + k];
+            sq[k] += v * v;
+            ab[k] += fabs(v);
+        }
+    for (int k = 0; i < hi; i++, k++) {
+        const double v = w[i];
+        sq[k] += v * v;
+        ab[k] += fabs(v);
+    }
+    sums[0] = ((sq[0] + sq[1]) + (sq[2] + sq[3])) + ((sq[4] + sq[5]) + (sq[6] + sq[7]));
+    sums[1] = ((ab[0] + ab[1]) + (ab[2] + ab[3])) + ((ab[4] + ab[5]) + (ab[6] + ab[7]));
+}
+
+/* The weights [lo, hi) of part `part`, clipped to the first n_weights. */
+static void SFX(part_weights)(int64_t n, int64_t n_weights, int part, int64_t *lo,
+                              int64_t *hi)
+{
+    const int64_t size = fm_part_size(n);
+    *lo = part * size < n_weights ? part * size : n_weights;
+    *hi = (part + 1) * size < n_weights ? (part + 1) * size : n_weights;
+}
+
+void SFX(fm_weight_sums)(const REAL *params, int64_t n_params, int64_t n_weights,
+                         double sums[2])
+{
+    const int n_parts = (int)((n_params + fm_part_size(n_params) - 1) / fm_part_size(n_params));
+    sums[0] = sums[1] = 0;
+    for (int part = 0; part < n_parts; part++) {
+        int64_t lo, hi;
+        double part_sums[2];
+        SFX(part_weights)(n_params, n_weights, part, &lo, &hi);
+        SFX(range_weight_sums)(params, lo, hi, part_sums);
+        sums[0] += part_sums[0];
+        sums[1] += part_sums[1];
+    }
+}
+
+/* One part of an update (see fm_part_size). */
 typedef struct {
     const fm_optimizer *opt;
     REAL lr, alpha, l1, scale, keep;
     REAL *params, *m1, *m2;
     const REAL *grad;
     int64_t n, n_weights;
+    double *part_sums; /* (2 * parts,) or NULL: the part's weight sums */
 } SFX(update_task);
 
 FM_SIMD_CLONES static void SFX(update_part)(void *ctx, int part, int n_parts)
 {
     const SFX(update_task) *t = ctx;
-    const int64_t lo = t->n * part / n_parts, hi = t->n * (part + 1) / n_parts;
-    const int64_t split = lo > t->n_weights ? lo : hi < t->n_weights ? hi : t->n_weights;
+    const int64_t size = fm_part_size(t->n);
+    const int64_t lo = part * size, hi = part + 1 == n_parts ? t->n : lo + size;
+    int64_t w_lo, w_hi;
+    SFX(part_weights)(t->n, t->n_weights, part, &w_lo, &w_hi);
+    /* read before the update; the part is then in cache for it */
+    if (t->part_sums) SFX(range_weight_sums)(t->params, w_lo, w_hi, t->part_sums + 2 * part);
     /* weights (with their penalties and decay), then the other entries */
-    SFX(update_range)(t->opt, t->lr, t->params, t->grad, t->m1, t->m2, lo, split, t->alpha,
+    SFX(update_range)(t->opt, t->lr, t->params, t->grad, t->m1, t->m2, lo, w_hi, t->alpha,
                       t->l1, t->scale, t->keep);
-    SFX(update_range)(t->opt, t->lr, t->params, t->grad, t->m1, t->m2, split, hi, 0, 0,
-                      t->scale, 1);
+    SFX(update_range)(t->opt, t->lr, t->params, t->grad, t->m1, t->m2, w_hi > lo ? w_hi : lo,
+                      hi, 0, 0, t->scale, 1);
 }
-
-/* Parameters per part of a parallel update: below this, handing parts to
- * other threads costs more than it saves. */
-#define UPDATE_PART_MIN 16384
-/* Parts per thread, so a thread that starts late leaves its share to the others. */
-#define UPDATE_PARTS_PER_THREAD 4
 
 void SFX(fm_optimizer_update)(fm_optimizer *opt, REAL *params, const REAL *grad, int64_t n,
                               int64_t n_weights, double alpha, double l1, double sw_sum,
-                              int n_threads)
+                              int n_threads, double *weight_sums)
 {
     if (opt->max_grad_norm > 0) {
         /* clipping: a larger divisor shortens the gradient to max_grad_norm */
@@ -125,25 +170,29 @@ void SFX(fm_optimizer_update)(fm_optimizer *opt, REAL *params, const REAL *grad,
         const double t = (double)opt->step;
         lr = lr * sqrt(1 - pow(opt->beta_2, t)) / (1 - pow(opt->beta_1, t));
     }
+    const int n_parts = (int)((n + fm_part_size(n) - 1) / fm_part_size(n));
+    double part_sums[2 * FM_MAX_PARTS];
     SFX(update_task) task = {opt, (REAL)lr, (REAL)alpha, (REAL)l1, (REAL)sw_sum, keep,
                              params, (REAL *)opt->moment_1, (REAL *)opt->moment_2, grad,
-                             n, n_weights};
-    int64_t parts = n / UPDATE_PART_MIN;
-    if (parts > (int64_t)n_threads * UPDATE_PARTS_PER_THREAD)
-        parts = (int64_t)n_threads * UPDATE_PARTS_PER_THREAD;
-    if (n_threads > 1 && parts > 1)
-        fm_parallel_run(n_threads, (int)parts, SFX(update_part), &task);
-    else
-        SFX(update_part)(&task, 0, 1);
+                             n, n_weights, weight_sums ? part_sums : NULL};
+    if (n_threads > 1 && n_parts > 1) {
+        fm_parallel_run(n_threads, n_parts, SFX(update_part), &task);
+    } else {
+        for (int part = 0; part < n_parts; part++) SFX(update_part)(&task, part, n_parts);
+    }
+    if (weight_sums) { /* in part order, as fm_weight_sums */
+        weight_sums[0] = weight_sums[1] = 0;
+        for (int part = 0; part < n_parts; part++) {
+            weight_sums[0] += part_sums[2 * part];
+            weight_sums[1] += part_sums[2 * part + 1];
+        }
+    }
 }
-
-#undef UPDATE_PART_MIN
-#undef UPDATE_PARTS_PER_THREAD
 
 void SFX(fm_optimizer_step)(fm_optimizer *opt, REAL *params, const REAL *grad, int64_t n,
                             int64_t n_weights, int n_threads)
 {
-    SFX(fm_optimizer_update)(opt, params, grad, n, n_weights, 0, 0, 1, n_threads);
+    SFX(fm_optimizer_update)(opt, params, grad, n, n_weights, 0, 0, 1, n_threads, NULL);
 }
 
 #undef GRAD_I

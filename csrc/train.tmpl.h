@@ -287,25 +287,19 @@ static double SFX(backward)(const fm_net *net, const REAL *params, const fm_inpu
     return data_loss;
 }
 
-/* The penalty 0.5 * alpha * sum W^2 + l1 * sum |W| (0 without penalties). */
-static double SFX(penalty)(const fm_net *net, const REAL *params)
+/* The penalty 0.5 * alpha * sum W^2 + l1 * sum |W| from the weights' sums
+ * (fm_weight_sums). */
+static double SFX(penalty)(const fm_net *net, const double weight_sums[2])
 {
-    if (net->alpha == 0 && net->l1 == 0) return 0;
-    const int64_t n_weights = fm_weight_offset(net, net->n_layers);
-    double sum_sq = 0, sum_abs = 0;
-    for (int64_t i = 0; i < n_weights; i++) {
-        sum_sq += (double)params[i] * params[i];
-        sum_abs += M(fabs)(params[i]);
-    }
-    return 0.5 * net->alpha * sum_sq + net->l1 * sum_abs;
+    return 0.5 * net->alpha * weight_sums[0] + net->l1 * weight_sums[1];
 }
 
 /* The reported loss: scaled data term plus the penalty, both over the
  * sample-weight sum (scikit-learn's definition). */
-static double SFX(total_loss)(const fm_net *net, const REAL *params, double data_loss,
-                              double sw_sum)
+static double SFX(total_loss)(const fm_net *net, const double weight_sums[2],
+                              double data_loss, double sw_sum)
 {
-    return data_loss / sw_sum * net->data_loss_scale + SFX(penalty)(net, params) / sw_sum;
+    return data_loss / sw_sum * net->data_loss_scale + SFX(penalty)(net, weight_sums) / sw_sum;
 }
 
 /* grad := (grad + alpha * W + l1 * sign(W)) / sw_sum for weights, grad /
@@ -395,11 +389,14 @@ int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
         double data_loss = SFX(backward)(net, params, x, xb, rows, 0, yb, swb, n_rows, &ws,
                                          ws.grad);
         double sw_sum = swb ? SFX(sum)(swb, n_rows) : (double)n_rows;
-        *loss_sum += SFX(total_loss)(net, params, data_loss, sw_sum) * n_rows;
-        /* the gradient's scaling and L2 term are applied inside the update */
+        /* the gradient's scaling and L2 term are applied inside the update,
+         * whose pass also sums the weights before it for the penalty */
+        double weight_sums[2] = {0, 0};
+        const int penalized = net->alpha != 0 || net->l1 != 0;
         SFX(fm_optimizer_update)(opt, params, ws.grad, n_params,
                                  fm_weight_offset(net, net->n_layers), net->alpha, net->l1,
-                                 sw_sum, net->n_threads);
+                                 sw_sum, net->n_threads, penalized ? weight_sums : NULL);
+        *loss_sum += SFX(total_loss)(net, weight_sums, data_loss, sw_sum) * n_rows;
         if (interrupted(interrupt, interrupt_ctx, &last_check)) {
             status = FM_ERR_INTERRUPTED;
             break;
@@ -451,7 +448,11 @@ int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
     }
     if (status == FM_OK) {
         double sw_sum = sw ? SFX(sum)(sw, n_samples) : (double)n_samples;
-        *loss = SFX(total_loss)(net, params, data_loss, sw_sum);
+        double weight_sums[2] = {0, 0};
+        if (net->alpha != 0 || net->l1 != 0)
+            SFX(fm_weight_sums)(params, n_params, fm_weight_offset(net, net->n_layers),
+                                weight_sums);
+        *loss = SFX(total_loss)(net, weight_sums, data_loss, sw_sum);
         SFX(finish_gradient)(net, params, grad, sw_sum);
     }
     SFX(workspace_free)(&ws);
