@@ -35,14 +35,14 @@ def main(argv=None):
         print(f"fastmlp playground: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
-    if not is_loopback(args.host):
-        print(f"warning: listening on {args.host}: the playground is reachable from the "
-              "network, by anyone who can reach this computer", file=sys.stderr)
-    print(f"fastmlp playground: {server.url}", flush=True)
-    if not args.no_browser:
-        threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
     signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C does
     try:
+        if not is_loopback(args.host):
+            print(f"warning: listening on {args.host}: the playground is reachable from the "
+                  "network, by anyone who can reach this computer", file=sys.stderr)
+        print(f"fastmlp playground: {server.url}", flush=True)
+        if not args.no_browser:
+            threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass

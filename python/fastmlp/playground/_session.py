@@ -228,7 +228,9 @@ def check_estimator(config):
         try:
             cls(**params).partial_fit(X, y, **_fit_args(config))
         except (ValueError, TypeError) as exc:
-            raise ConfigError(str(exc)) from None
+            # a trial that diverges is a run to show, not a setting to refuse
+            if "non-finite" not in str(exc):
+                raise ConfigError(str(exc)) from None
 
 
 def _quantize(values):
@@ -369,7 +371,7 @@ class Session:
             for subset, X, y in (("train", self.X_train, self.y_train),
                                  ("test", self.X_test, self.y_test)):
                 for (x1, x2), target in zip(X, y):
-                    out.write(f"{x1!r},{x2!r},{target!r},{subset}\n")
+                    out.write(f"{float(x1)!r},{float(x2)!r},{target.item()!r},{subset}\n")
             return out.getvalue()
 
     def model_pickle(self):
