@@ -480,8 +480,10 @@ class Session:
             self._frame_ready.notify_all()
 
     def _train_loop(self):
-        """While running: a few epochs, a frame, at most FRAME_RATE frames
-        per second; otherwise wait to be woken."""
+        """While running: epochs, and a frame every 1/FRAME_RATE seconds or
+        after epochs_per_frame epochs, whichever comes first (so slow epochs
+        do not slow the pictures down); at most epochs_per_frame epochs per
+        frame interval.  Otherwise wait to be woken."""
         interval = 1.0 / FRAME_RATE
         while not self._closed:
             if not self.running:
@@ -490,10 +492,14 @@ class Session:
                 continue
             started = time.monotonic()
             with self._lock:
-                if not self.running or self._closed:
-                    continue
                 for _ in range(self.config["epochs_per_frame"]):
+                    if not self.running or self._closed:
+                        break
                     self._epoch()
+                    if time.monotonic() - started > 0.7 * interval:
+                        break
+                if self._closed:
+                    break
                 self._publish()
             # the rest of the frame's time lets the HTTP threads run
             time.sleep(max(0.002, interval - (time.monotonic() - started)))
