@@ -425,6 +425,63 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             network, params, X, chunk_rows=_chunk_rows(network.layer_sizes, dtype)
         )
 
+    def hidden_activations(self, X, layer=-1):
+        """The output of a hidden layer for each row of X, as predict computes
+        it: after the layer's activation, with batch normalization's running
+        statistics and without dropout.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        layer : int, default=-1
+            Which hidden layer, counted from 0; negative counts from the last.
+
+        Returns
+        -------
+        activations : ndarray of shape (n_samples, n_units_of_that_layer)
+        """
+        check_is_fitted(self)
+        n_hidden = len(self.coefs_) - 1
+        if not isinstance(layer, Integral) or isinstance(layer, bool) or not (
+            -n_hidden <= layer < n_hidden
+        ):
+            raise ValueError(
+                f"layer must be an integer from {-n_hidden} to {n_hidden - 1} "
+                f"(this network has {n_hidden} hidden layers); got {layer!r}"
+            )
+        layer = operator.index(layer) % n_hidden
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        params = self._packed_params()
+        dtype = np.result_type(X.dtype, params.dtype)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.float64
+        # The prediction network cut after `layer`, with an identity output
+        # layer (identity weights, zero biases, the squared error's identity
+        # link) that hands the layer's activations out unchanged.
+        units = self._layer_units()[: layer + 2]
+        width = units[-1]
+        coefs, intercepts = _layer_views(
+            self._inference_params(params), self._layer_units()
+        )
+        cut = np.concatenate(
+            [c.ravel() for c in coefs[: layer + 1]]
+            + [np.eye(width).ravel()]
+            + list(intercepts[: layer + 1])
+            + [np.zeros(width)]
+        ).astype(dtype)
+        network = _engine.Network(
+            units + [width],
+            self._hidden_activations()[: layer + 1],
+            "squared_error",
+            leaky_relu_slope=float(self.leaky_relu_slope),
+            n_threads=_engine_threads(),
+        )
+        return _engine.predict(
+            network, cut, _engine_input(X, dtype),
+            chunk_rows=_chunk_rows(network.layer_sizes, dtype),
+        )
+
     # ------------------------------------------------------------------
     # Fitting
 
