@@ -30,10 +30,8 @@ from fastmlp import _engine
 
 DTYPES = [np.float32, np.float64]
 DTYPE_IDS = ["f32", "f64"]
-SMALL_KERNEL = float("inf")  # small_gemm_max: every product goes to the engine's kernel
-BLAS = 0.0                   # small_gemm_max: every product goes to the BLAS
-PATHS = [SMALL_KERNEL, BLAS]
-PATH_IDS = ["small-kernel", "blas"]
+PATHS = ["own", "blas"]  # gemm=: the engine's kernel, or the BLAS
+PATH_IDS = ["own-kernel", "blas"]
 # (batch, fan_in, fan_out)
 LAYERS = {"wide": (256, 784, 512), "small": (200, 32, 32)}
 HIDDEN = ["identity", "logistic", "tanh", "relu", "leaky_relu"]
@@ -78,7 +76,7 @@ def flops_info(benchmark, shape, passes):
 def test_dense_forward(benchmark, dtype, shape, path):
     x, w, bias, _ = layer(shape, dtype)
     flops_info(benchmark, shape, 1)
-    out = benchmark(_engine.dense_forward, x, w, bias, "relu", small_gemm_max=path)
+    out = benchmark(_engine.dense_forward, x, w, bias, "relu", gemm=path)
     assert out.shape == (shape[0], shape[2])
 
 
@@ -88,7 +86,7 @@ def test_dense_forward(benchmark, dtype, shape, path):
 def test_dense_backward(benchmark, dtype, shape, path):
     x, w, _, dout = layer(shape, dtype)
     flops_info(benchmark, shape, 2)  # dweight = x^T dout, dinp = dout w^T
-    dinp, dweight, dbias = benchmark(_engine.dense_backward, dout, x, w, small_gemm_max=path)
+    dinp, dweight, dbias = benchmark(_engine.dense_backward, dout, x, w, gemm=path)
     assert dweight.shape == w.shape and dinp.shape == x.shape
 
 

@@ -1,7 +1,8 @@
 /* Whole-network calls: one training epoch, full-batch loss and gradient,
  * prediction.  Each uses the caller's workspace (or allocates one for the
- * call), never allocating per batch,
- * and keeps no global state, so concurrent calls on different models are safe. */
+ * call), never allocating per batch, and writes nothing shared between
+ * calls (the optimizer's worker threads serve one caller at a time), so
+ * concurrent calls on different models are safe. */
 #include <stdlib.h>
 #include <string.h>
 
