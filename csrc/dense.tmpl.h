@@ -88,9 +88,11 @@ void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *
                         scratch);
 }
 
-/* Calls of a product per timed sample: enough for TIMED_SAMPLE_SECONDS. */
-#define TIMED_SAMPLES 7
-#define TIMED_SAMPLE_SECONDS 2e-4
+/* Samples per kernel, each of enough calls to last TIMED_SAMPLE_SECONDS:
+ * the fastest sample is the kernel's speed with the machine to itself, and
+ * several milliseconds of samples find such a moment on a busy machine. */
+#define TIMED_SAMPLES 9
+#define TIMED_SAMPLE_SECONDS 5e-4
 
 /* One product of a dense layer by `kernel`, on fm_time_product's buffers. */
 static void SFX(run_product)(int product, int kernel, int n_rows, int fan_in, int fan_out,
@@ -135,7 +137,8 @@ int SFX(fm_time_product)(int product, int n_rows, int fan_in, int fan_out,
         SFX(run_product)(product, kernel, n_rows, fan_in, fan_out, inp, weight, bias, dout,
                          out, scratch);
         const double once = fm_monotonic_seconds() - start;
-        calls[kernel] = once >= TIMED_SAMPLE_SECONDS ? 1 : (int)(TIMED_SAMPLE_SECONDS / (once + 1e-9)) + 1;
+        calls[kernel] =
+            once >= TIMED_SAMPLE_SECONDS ? 1 : (int)(TIMED_SAMPLE_SECONDS / (once + 1e-9)) + 1;
         seconds[kernel] = INFINITY;
     }
     /* the kernels take turns, so a burst of load elsewhere hits both; the

@@ -106,16 +106,23 @@ def cpu_model():
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+@functools.lru_cache(maxsize=1)
+def _fixed_signature():
+    """The parts of machine_signature that cannot change in a process (the
+    BLAS's version and core type are read once: threadpoolctl parses them
+    from strings on every access)."""
+    return cpu_model(), gemm_isa(), tuple(
+        f"{c.internal_api} {c.version} {c.architecture}" for c in blas_controllers())
+
+
 def machine_signature():
     """What the kernels' speed depends on besides the shape: the CPU, the
     engine's instruction set, and each BLAS with its version, core type and
     current thread count."""
-    blas = "; ".join(
-        f"{c.internal_api} {c.version} {c.architecture} {c.num_threads} threads "
-        f"{os.path.basename(c.filepath)}"
-        for c in blas_controllers()
-    )
-    return f"{cpu_model()} | engine {gemm_isa()} | {blas}"
+    cpu, isa, libraries = _fixed_signature()
+    blas = "; ".join(f"{library} {c.num_threads} threads {os.path.basename(c.filepath)}"
+                     for library, c in zip(libraries, blas_controllers()))
+    return f"{cpu} | engine {isa} | {blas}"
 
 
 def cache_path():
