@@ -2,7 +2,8 @@
  * fastmlp engine: training and inference of a multilayer perceptron in C.
  *
  * Plain C99, no Python headers.  Every computational entry point exists twice,
- * suffixed _f32 and _f64, generated from one template (see real.h).
+ * suffixed _f32 and _f64, declared once in fastmlp_decl.h and defined once in
+ * each *.tmpl.h template (instantiated by instantiate.h).
  *
  * Size glossary used in shape comments:
  *   N  = number of samples          B  = rows in one mini-batch or chunk

@@ -26,7 +26,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import fastmlp._multilayer_perceptron as fm_module
+import fastmlp._training as fm_training
 from fastmlp import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -233,14 +233,14 @@ def test_warm_start_requires_same_classes():
 def recorded_splits(monkeypatch):
     """Records the arguments and results of the early-stopping split."""
     calls = []
-    original = fm_module.train_test_split
+    original = fm_training.train_test_split
 
     def recording(*arrays, **kwargs):
         result = original(*arrays, **kwargs)
         calls.append((kwargs, result))
         return result
 
-    monkeypatch.setattr(fm_module, "train_test_split", recording)
+    monkeypatch.setattr(fm_training, "train_test_split", recording)
     return calls
 
 

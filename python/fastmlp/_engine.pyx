@@ -62,7 +62,15 @@ cdef extern from "fastmlp.h" nogil:
     ctypedef void (*fm_dgemm_fn)(char *, char *, int *, int *, int *, double *, double *,
                                  int *, double *, int *, double *, double *, int *) noexcept nogil
 
-    enum:
+    ctypedef enum fm_activation:
+        FM_ACT_IDENTITY, FM_ACT_LOGISTIC, FM_ACT_TANH, FM_ACT_RELU, FM_ACT_LEAKY_RELU,
+        FM_ACT_SOFTMAX, FM_ACT_EXP, FM_ACT_ELU, FM_ACT_GELU, FM_ACT_SWISH
+    ctypedef enum fm_loss:
+        FM_LOSS_SQUARED_ERROR, FM_LOSS_CROSS_ENTROPY, FM_LOSS_BINARY_CROSS_ENTROPY,
+        FM_LOSS_POISSON
+    ctypedef enum fm_optimizer_kind:
+        FM_OPT_SGD, FM_OPT_ADAM, FM_OPT_RMSPROP, FM_OPT_ADAMW
+    ctypedef enum fm_status:
         FM_OK, FM_ERR_NOMEM, FM_ERR_INTERRUPTED, FM_ERR_INVALID
     double FM_SMALL_GEMM_DEFAULT
 
@@ -192,12 +200,21 @@ def gemm_isa():
     """Instruction set of the engine's small-matrix kernel on this CPU."""
     return fm_gemm_isa().decode()
 
-ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "leaky_relu": 4,
-               "softmax": 5, "exp": 6, "elu": 7, "gelu": 8, "swish": 9}
+# The engine's names, each bound to its code in fastmlp.h (the codes come from
+# the header at compile time; nothing here restates them).
+ACTIVATIONS = {"identity": FM_ACT_IDENTITY, "logistic": FM_ACT_LOGISTIC,
+               "tanh": FM_ACT_TANH, "relu": FM_ACT_RELU, "leaky_relu": FM_ACT_LEAKY_RELU,
+               "softmax": FM_ACT_SOFTMAX, "exp": FM_ACT_EXP, "elu": FM_ACT_ELU,
+               "gelu": FM_ACT_GELU, "swish": FM_ACT_SWISH}
 HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a not in ("softmax", "exp"))
-LOSSES = {"squared_error": 0, "cross_entropy": 1, "binary_cross_entropy": 2, "poisson": 3}
-OPTIMIZERS = {"sgd": 0, "adam": 1, "rmsprop": 2, "adamw": 3}
-OUTPUT_ACTIVATIONS = {loss: {0: "identity", 1: "softmax", 2: "logistic", 3: "exp"}[code]
+LOSSES = {"squared_error": FM_LOSS_SQUARED_ERROR, "cross_entropy": FM_LOSS_CROSS_ENTROPY,
+          "binary_cross_entropy": FM_LOSS_BINARY_CROSS_ENTROPY,
+          "poisson": FM_LOSS_POISSON}
+OPTIMIZERS = {"sgd": FM_OPT_SGD, "adam": FM_OPT_ADAM, "rmsprop": FM_OPT_RMSPROP,
+              "adamw": FM_OPT_ADAMW}
+# Each loss's output activation, as the engine applies it (its canonical link).
+_ACTIVATION_NAMES = {code: name for name, code in ACTIVATIONS.items()}
+OUTPUT_ACTIVATIONS = {loss: _ACTIVATION_NAMES[fm_loss_output_activation(code)]
                       for loss, code in LOSSES.items()}
 
 
@@ -405,27 +422,16 @@ cdef class Network:
 
     def coef_slices(self):
         """(start, stop, shape) of each layer's weights in the parameter vector."""
-        out = []
-        for l in range(self.net.n_layers):
-            start = fm_weight_offset(&self.net, l)
-            shape = (self.layer_sizes[l], self.layer_sizes[l + 1])
-            out.append((start, start + shape[0] * shape[1], shape))
-        return out
+        return _layout(&self.net)[0]
 
     def intercept_slices(self):
         """(start, stop) of each layer's biases in the parameter vector."""
-        return [(fm_bias_offset(&self.net, l),
-                 fm_bias_offset(&self.net, l) + self.layer_sizes[l + 1])
-                for l in range(self.net.n_layers)]
+        return _layout(&self.net)[1]
 
     def batch_norm_slices(self):
         """Per hidden layer: the start of its batch-norm scale (its shift
         follows, as many entries) in the parameter vector, or None."""
-        out = []
-        for l in range(self.net.n_layers - 1):
-            offset = fm_batch_norm_offset(&self.net, l)
-            out.append(None if offset < 0 else offset)
-        return out
+        return _layout(&self.net)[2]
 
     @property
     def batch_norm_units(self):
@@ -435,6 +441,48 @@ cdef class Network:
     def n_weights(self):
         """Entries of the parameter vector that are weights (penalized)."""
         return fm_weight_offset(&self.net, self.net.n_layers)
+
+
+cdef tuple _layout(const fm_net *net):
+    """(coef slices, intercept slices, batch-norm starts, n_params): where the
+    engine (csrc/net.c, the one definition) puts each part of the network in
+    the flat parameter vector."""
+    sizes = [net.layer_sizes[l] for l in range(net.n_layers + 1)]
+    coefs, intercepts, batch_norm = [], [], []
+    for l in range(net.n_layers):
+        start = fm_weight_offset(net, l)
+        shape = (sizes[l], sizes[l + 1])
+        coefs.append((start, start + shape[0] * shape[1], shape))
+        start = fm_bias_offset(net, l)
+        intercepts.append((start, start + sizes[l + 1]))
+    for l in range(net.n_layers - 1):
+        start = fm_batch_norm_offset(net, l)
+        batch_norm.append(None if start < 0 else start)
+    return coefs, intercepts, batch_norm, fm_n_params(net)
+
+
+def parameter_layout(layer_sizes, batch_norm=None):
+    """The engine's layout of the parameter vector of a network with these
+    layer sizes (n_features, hidden..., n_outputs, each in [1, 2**31)) and
+    batch-normalized hidden layers (one flag each, None for none), without
+    building a Network: (coef slices (start, stop, shape), intercept slices
+    (start, stop), batch-norm starts (the scale's; the shift follows) or None
+    per hidden layer, n_params)."""
+    sizes = [int(s) for s in layer_sizes]
+    if len(sizes) < 2 or any(s < 1 or s > _INT_MAX for s in sizes):
+        raise ValueError(f"layer sizes must be at least two integers in [1, 2**31), "
+                         f"got {layer_sizes}")
+    n_hidden = len(sizes) - 2
+    flags = [False] * n_hidden if batch_norm is None else [bool(f) for f in batch_norm]
+    if len(flags) != n_hidden:
+        raise ValueError(f"batch_norm needs one entry per hidden layer ({n_hidden})")
+    cdef int[::1] c_sizes = np.array(sizes, dtype=np.intc)
+    cdef int[::1] c_flags = np.array([int(f) for f in flags] + [0], dtype=np.intc)
+    cdef fm_net net
+    net.n_layers = len(sizes) - 1
+    net.layer_sizes = &c_sizes[0]
+    net.batch_norm = &c_flags[0]
+    return _layout(&net)
 
 
 def _rebuild_network(layer_sizes, hidden_activations, loss, slope, alpha, scale,
