@@ -11,7 +11,7 @@ GEMM rate that bounds training ("the limit") is measured in the same rounds.
 
 Sections
   gemm     large-square GEMM rate: numpy (numpy's OpenBLAS) and the engine's
-           own GEMM (`_engine.dense_forward`, small_gemm_max=0: scipy's
+           own GEMM (`_kernels.dense_forward`, small_gemm_max=0: scipy's
            OpenBLAS, the BLAS the engine trains with).  Always run.
   fit      the workloads of BENCHMARKS.md, float32 and float64: fit time of
            fastmlp, scikit-learn (same arguments), PyTorch (same architecture,
@@ -244,9 +244,9 @@ class Gemm:
         return self.flops / t / 1e9
 
     def engine(self):
-        from fastmlp import _engine
-        t, _ = timed(lambda: _engine.dense_forward(self.a, self.b, self.bias, "identity",
-                                                   small_gemm_max=0))
+        from fastmlp import _kernels
+        t, _ = timed(lambda: _kernels.dense_forward(self.a, self.b, self.bias, "identity",
+                                                    small_gemm_max=0))
         return self.flops / t / 1e9
 
 

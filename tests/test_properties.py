@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import _engine_ref as ref  # noqa: E402
-from _engine_ref import _engine  # noqa: E402
+from _engine_ref import _engine, _kernels  # noqa: E402
 
 CHILD = os.environ.get("FASTMLP_PROPERTY_CHILD") == "1"
 COUNTS = os.environ.get("FASTMLP_PROPERTY_COUNTS")
@@ -286,8 +286,8 @@ def test_bindings_reject_corrupted_csr():
             lambda: _engine.loss_grad(net, params, X, p["y"]),
             lambda: _engine.train_epoch(net, params, opt, X, p["y"], None,
                                         np.arange(n, dtype=np.int64), 3),
-            lambda: _engine.dense_forward(X, w, b, "relu"),
-            lambda: _engine.dense_backward(np.ones((n, w.shape[1]), dtype), X, w),
+            lambda: _kernels.dense_forward(X, w, b, "relu"),
+            lambda: _kernels.dense_backward(np.ones((n, w.shape[1]), dtype), X, w),
         ]
         for call in calls:
             if valid:
@@ -324,8 +324,8 @@ def test_bindings_dense_kernels_random_shapes():
         b = rng.standard_normal(fan_out).astype(dtype)
         dout = rng.standard_normal((n_rows, fan_out)).astype(dtype)
         with np.errstate(all="ignore"):
-            out = _engine.dense_forward(x, w, b, act, small_gemm_max=small_gemm_max)
-            dinp, dw, db = _engine.dense_backward(dout, x, w, small_gemm_max=small_gemm_max)
+            out = _kernels.dense_forward(x, w, b, act, small_gemm_max=small_gemm_max)
+            dinp, dw, db = _kernels.dense_backward(dout, x, w, small_gemm_max=small_gemm_max)
         assert out.shape == (n_rows, fan_out) and dinp.shape == x.shape
         assert dw.shape == w.shape and db.shape == b.shape
         if extreme:

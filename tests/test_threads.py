@@ -14,6 +14,8 @@ from threadpoolctl import threadpool_limits
 from fastmlp import MLPClassifier, _engine
 from fastmlp import _multilayer_perceptron, _resources
 
+from _engine_ref import _kernels
+
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 # (M, K, N): split by rows, by columns (few rows, the weight gradient of a
@@ -31,13 +33,13 @@ def test_threads_give_the_same_bits(dtype, m, k, n):
     b = rng.standard_normal(n).astype(dtype)
     dout = rng.standard_normal((m, n)).astype(dtype)
     # small_gemm_max=inf: the engine's kernel for every product
-    ref_out = _engine.dense_forward(x, w, b, "leaky_relu", small_gemm_max=np.inf)
-    ref_grads = _engine.dense_backward(dout, x, w, small_gemm_max=np.inf)
+    ref_out = _kernels.dense_forward(x, w, b, "leaky_relu", small_gemm_max=np.inf)
+    ref_grads = _kernels.dense_backward(dout, x, w, small_gemm_max=np.inf)
     for n_threads in (2, 3, 8):
-        out = _engine.dense_forward(x, w, b, "leaky_relu", small_gemm_max=np.inf,
+        out = _kernels.dense_forward(x, w, b, "leaky_relu", small_gemm_max=np.inf,
                                     n_threads=n_threads)
         np.testing.assert_array_equal(out, ref_out)
-        for got, ref in zip(_engine.dense_backward(dout, x, w, small_gemm_max=np.inf,
+        for got, ref in zip(_kernels.dense_backward(dout, x, w, small_gemm_max=np.inf,
                                                    n_threads=n_threads), ref_grads):
             np.testing.assert_array_equal(got, ref)
     # and it is the product
@@ -108,16 +110,17 @@ def test_concurrent_fits_share_the_workers_safely(monkeypatch):
 def test_a_forked_child_can_train():
     """The workers do not survive fork(); a child must start its own rather
     than wait for threads that do not exist."""
+    pytest.importorskip("fastmlp._kernels")
     code = textwrap.dedent("""
         import os, numpy as np
-        from fastmlp import _engine
+        from fastmlp import _kernels
         rng = np.random.default_rng(0)
         x = rng.standard_normal((512, 300)); w = rng.standard_normal((300, 200))
         b = np.zeros(200)
-        ref = _engine.dense_forward(x, w, b, "relu", small_gemm_max=np.inf, n_threads=2)
+        ref = _kernels.dense_forward(x, w, b, "relu", small_gemm_max=np.inf, n_threads=2)
         pid = os.fork()
         if pid == 0:
-            out = _engine.dense_forward(x, w, b, "relu", small_gemm_max=np.inf, n_threads=2)
+            out = _kernels.dense_forward(x, w, b, "relu", small_gemm_max=np.inf, n_threads=2)
             os._exit(0 if np.array_equal(out, ref) else 3)
         _, status = os.waitpid(pid, 0)
         raise SystemExit(os.waitstatus_to_exitcode(status))
