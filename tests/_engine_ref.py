@@ -533,12 +533,4 @@ def init_params(net, dtype, rng, scale=0.5):
     return (scale * rng.standard_normal(net.n_params)).astype(dtype)
 
 
-def max_rel_diff(actual, expected):
-    """max |actual - expected| / max(max |expected|, tiny): a scale-aware error."""
-    actual = np.asarray(actual, np.float64)
-    expected = np.asarray(expected, np.float64)
-    scale = max(np.max(np.abs(expected)) if expected.size else 0.0, 1e-300)
-    return float(np.max(np.abs(actual - expected)) / scale) if expected.size else 0.0
-
-
 __all__ = ["_engine"]

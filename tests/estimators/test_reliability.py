@@ -16,9 +16,6 @@ test_properties.py.
 import json
 import pickle
 import re
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 import warnings
@@ -37,6 +34,7 @@ import fastmlp._checks
 import fastmlp._parameters as fm_parameters
 import fastmlp._training
 import fastmlp._resources as fm_resources
+from conftest import assert_same_model, run_python
 from fastmlp import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -55,23 +53,9 @@ Y_REG = X @ _rng.randn(5) + _rng.randn(40)
 SW = _rng.uniform(0.5, 2.0, 40)
 
 
-def run_python(code, timeout=120):
-    """Run code in a fresh interpreter; (returncode, stdout, stderr)."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=timeout)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 def results(out):
     """The `key value...` lines a subprocess printed, as a dict of strings."""
     return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
-
-
-def assert_same_model(a, b, rtol=0.0):
-    assert len(a.coefs_) == len(b.coefs_)
-    for x, y in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
-        assert x.dtype == y.dtype and x.shape == y.shape
-        np.testing.assert_allclose(x, y, rtol=rtol, atol=0 if rtol == 0 else 1e-14)
 
 
 def snapshot(est):

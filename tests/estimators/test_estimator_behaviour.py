@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import fastmlp._training as fm_training
+from conftest import assert_same_model
 from fastmlp import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -57,9 +58,7 @@ X_REG, Y_REG = _regression()
 
 
 def _models_equal(a, b, rtol=1e-12):
-    assert len(a.coefs_) == len(b.coefs_)
-    for x, y in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
-        np.testing.assert_allclose(x, y, rtol=rtol, atol=1e-14)
+    assert_same_model(a, b, rtol=rtol)
 
 
 # ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Estimators pickled by fastmlp 0.1.0 (tests/fixtures/release_0_1_0.pkl,
-written by tests/fixtures/make_pickles.py from that release's code) load and
+"""Estimators pickled by fastmlp 0.1.0 (fixtures/release_0_1_0.pkl,
+written by fixtures/make_pickles.py from that release's code) load and
 predict as they did then."""
 import pathlib
 import pickle

@@ -26,6 +26,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import _engine_ref as ref  # noqa: E402
 from _engine_ref import _engine, _kernels  # noqa: E402
+from conftest import max_rel_diff  # noqa: E402
 
 CHILD = os.environ.get("FASTMLP_PROPERTY_CHILD") == "1"
 COUNTS = os.environ.get("FASTMLP_PROPERTY_COUNTS")
@@ -144,10 +145,6 @@ def _workspace(draw, net, dtype, rows, dense):
     return {"workspace": np.zeros(draw(st.integers(0, 4096)), np.uint8)}
 
 
-def _rel(actual, expected):
-    return ref.max_rel_diff(actual, expected)
-
-
 @child_only
 def test_bindings_predict_and_loss_grad():
     @settings(SETTINGS, max_examples=N_BINDINGS)
@@ -174,7 +171,7 @@ def test_bindings_predict_and_loss_grad():
             expected = ref.forward(net, params, X)[-1]
         if np.isfinite(expected).all() and np.abs(expected).max(initial=0) < 1e30:
             _count("bindings_predict_and_loss_grad/compared")
-            assert _rel(out, expected) < RTOL[dtype], (out, expected)
+            assert max_rel_diff(out, expected) < RTOL[dtype], (out, expected)
         sw = p["sw"]
         if sw is not None and sw.sum() == 0:
             return
@@ -183,7 +180,7 @@ def test_bindings_predict_and_loss_grad():
         if np.isfinite(ref_loss) and np.isfinite(ref_grad).all() and abs(ref_loss) < 1e30:
             _count("bindings_predict_and_loss_grad/compared-grad")
             assert abs(loss - ref_loss) <= RTOL[dtype] * max(abs(ref_loss), 1e-3)
-            assert _rel(grad, ref_grad) < RTOL[dtype]
+            assert max_rel_diff(grad, ref_grad) < RTOL[dtype]
 
     check()
 
@@ -244,7 +241,7 @@ def test_bindings_train_epoch():
             _count("bindings_train_epoch/non-finite-reference")
             return
         _count("bindings_train_epoch/compared")
-        assert _rel(params, ref_params) < RTOL[dtype]
+        assert max_rel_diff(params, ref_params) < RTOL[dtype]
         assert abs(loss_sum - ref_loss) <= RTOL[dtype] * max(abs(ref_loss), 1e-3)
 
     check()
@@ -332,10 +329,10 @@ def test_bindings_dense_kernels_random_shapes():
             return
         x64, w64 = x.astype(np.float64), w.astype(np.float64)
         expected = ref.activation(act, x64 @ w64 + b)
-        assert _rel(out, expected) < RTOL[dtype]
-        assert _rel(dw, x64.T @ dout) < RTOL[dtype] or n_rows == 0 and not dw.any()
-        assert _rel(dinp, dout @ w64.T) < RTOL[dtype] or n_rows == 0
-        assert _rel(db, dout.sum(axis=0)) < RTOL[dtype] or n_rows == 0 and not db.any()
+        assert max_rel_diff(out, expected) < RTOL[dtype]
+        assert max_rel_diff(dw, x64.T @ dout) < RTOL[dtype] or n_rows == 0 and not dw.any()
+        assert max_rel_diff(dinp, dout @ w64.T) < RTOL[dtype] or n_rows == 0
+        assert max_rel_diff(db, dout.sum(axis=0)) < RTOL[dtype] or n_rows == 0 and not db.any()
 
     check()
 

@@ -3,7 +3,7 @@
 schedules, early_stopping_metric, restore_best_weights, callbacks, the
 progress bar and fastmlp.plot_loss_curve.
 
-Their defaults are scikit-learn's behaviour: tests/test_parity.py checks it,
+Their defaults are scikit-learn's behaviour: test_parity.py checks it,
 unchanged.  Here each extra is checked against its documented definition
 and for the effect it exists for (measured, with a margin).
 """

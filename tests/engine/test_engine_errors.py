@@ -18,6 +18,7 @@ import pytest
 import scipy.sparse as sp
 
 from _engine_ref import _engine, _kernels
+from conftest import run_python
 
 F, H, O, N = 3, 4, 2, 6
 
@@ -525,13 +526,6 @@ def test_regularizer_kernel_twins_reject():
 
 
 # ---- allocations ----
-
-def run_python(code, timeout=60, env=None):
-    """Run code in a fresh interpreter; (returncode, stdout, stderr)."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-    return proc.returncode, proc.stdout, proc.stderr
-
 
 HUGE_PRELUDE = """
     import numpy as np
