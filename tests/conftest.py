@@ -31,6 +31,22 @@ def assert_same_model(a, b, rtol=0.0):
         np.testing.assert_allclose(x, y, rtol=rtol, atol=0 if rtol == 0 else 1e-14)
 
 
+def fitted_weights(est):
+    """All learned parameters of a fitted estimator, from its public
+    attributes, as one new flat array: coefs_, intercepts_, then the
+    batch-norm scales and shifts."""
+    arrays = list(est.coefs_) + list(est.intercepts_)
+    arrays += [a for a in est.batch_norm_scales_ + est.batch_norm_shifts_ if a is not None]
+    return np.concatenate([np.ravel(a) for a in arrays])
+
+
+def running_statistics(est):
+    """The batch-norm running means and variances of a fitted estimator, as
+    one new flat array."""
+    arrays = [a for a in est.batch_norm_means_ + est.batch_norm_vars_ if a is not None]
+    return np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.empty(0)
+
+
 def run_python(code, timeout=120, env=None):
     """Run code in a fresh interpreter; (returncode, stdout, stderr)."""
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],

@@ -15,6 +15,7 @@ from fastmlp import MLPClassifier, _engine
 from fastmlp import _multilayer_perceptron, _resources
 
 from _engine_ref import _kernels
+from conftest import assert_same_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -82,7 +83,7 @@ def test_fits_on_2_and_3_threads_are_identical(monkeypatch, dtype):
                                n_informative=10, random_state=0)
     two = _fit(2, monkeypatch, X, y, dtype)
     three = _fit(3, monkeypatch, X, y, dtype)
-    np.testing.assert_array_equal(two._params, three._params)
+    assert_same_model(two, three)
     np.testing.assert_array_equal(two.predict_proba(X), three.predict_proba(X))
 
 
@@ -92,11 +93,11 @@ def test_concurrent_fits_share_the_workers_safely(monkeypatch):
     X, y = make_classification(n_samples=1200, n_features=100, random_state=1)
     monkeypatch.setattr(_multilayer_perceptron, "engine_threads", lambda: 2)
     params = dict(hidden_layer_sizes=(256, 128), batch_size=256, max_iter=2)
-    alone = [MLPClassifier(random_state=s, **params).fit(X, y)._params for s in range(4)]
+    alone = [MLPClassifier(random_state=s, **params).fit(X, y) for s in range(4)]
     results = [None] * 4
 
     def work(seed):
-        results[seed] = MLPClassifier(random_state=seed, **params).fit(X, y)._params
+        results[seed] = MLPClassifier(random_state=seed, **params).fit(X, y)
 
     threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
     for t in threads:
@@ -104,7 +105,7 @@ def test_concurrent_fits_share_the_workers_safely(monkeypatch):
     for t in threads:
         t.join()
     for got, ref in zip(results, alone):
-        np.testing.assert_array_equal(got, ref)
+        assert_same_model(got, ref)
 
 
 def test_a_forked_child_can_train():
