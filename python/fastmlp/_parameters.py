@@ -12,6 +12,7 @@ statistics, batch-norm folding for prediction and export, best-weight
 snapshots, and the pickle state (which stores the vector, not its views).
 """
 
+import functools
 import inspect
 
 import numpy as np
@@ -78,31 +79,40 @@ class ParameterLayout:
     def batch_norm_views(self, params):
         """(scales, shifts): per hidden layer, views of its batch-norm scale
         and shift in params, or None for a layer without batch norm."""
-        scales, shifts = [], []
-        for width, start in zip(self.layer_units[1:-1], self.batch_norm_starts):
-            if start is None:
-                scales.append(None)
-                shifts.append(None)
-            else:
-                scales.append(params[start : start + width])
-                shifts.append(params[start + width : start + 2 * width])
-        return scales, shifts
+        return self._per_hidden_layer(params, self.batch_norm_starts, shift=None)
 
     def running_stats_views(self, running_stats):
         """(means, variances): per hidden layer, views of its running
         statistics, or None for a layer without batch norm."""
-        half = self.n_batch_norm_units
-        means, variances = [], []
-        start = 0
+        starts, start = [], 0
         for width, flag in zip(self.layer_units[1:-1], self.batch_norm_starts):
-            if flag is None:
-                means.append(None)
-                variances.append(None)
-            else:
-                means.append(running_stats[start : start + width])
-                variances.append(running_stats[half + start : half + start + width])
-                start += width
-        return means, variances
+            starts.append(None if flag is None else start)
+            start += 0 if flag is None else width
+        return self._per_hidden_layer(running_stats, starts, shift=self.n_batch_norm_units)
+
+    def _per_hidden_layer(self, vector, starts, shift):
+        """Two views per batch-normalized hidden layer, of its width each: at
+        its start in vector, and `shift` entries further (None: right after
+        the first); (None, None) for the other layers."""
+        firsts, seconds = [], []
+        for width, start in zip(self.layer_units[1:-1], starts):
+            if start is None:
+                firsts.append(None)
+                seconds.append(None)
+                continue
+            second = start + (width if shift is None else shift)
+            firsts.append(vector[start : start + width])
+            seconds.append(vector[second : second + width])
+        return firsts, seconds
+
+    def spans(self):
+        """(start, stop) of every part in layout order: coefs, intercepts,
+        then (scale, shift) of each batch-normalized layer."""
+        spans = [(start, stop) for start, stop, _ in self.coef_slices] + self.intercept_slices
+        for width, start in zip(self.layer_units[1:-1], self.batch_norm_starts):
+            if start is not None:
+                spans += [(start, start + width), (start + width, start + 2 * width)]
+        return spans
 
     def views(self, params):
         """Every part of params in layout order: coefs, intercepts, then
@@ -112,6 +122,12 @@ class ParameterLayout:
         pairs = [a for scale, shift in zip(scales, shifts) if scale is not None
                  for a in (scale, shift)]
         return coefs + intercepts + pairs
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_layout(layer_units, batch_norm):
+    """The layout of a fitted network (asked at every predict): made once."""
+    return ParameterLayout(layer_units, batch_norm)
 
 
 class ParameterVectorMixin:
@@ -129,9 +145,8 @@ class ParameterVectorMixin:
         return [False] * (len(self.coefs_) - 1) if flags is None else flags
 
     def _parameter_layout(self, units=None):
-        return ParameterLayout(
-            self._layer_units() if units is None else units, self._fitted_batch_norm()
-        )
+        units = self._layer_units() if units is None else units
+        return _cached_layout(tuple(int(u) for u in units), tuple(self._fitted_batch_norm()))
 
     def _initial_parameters(self, coefs, intercepts, layer_units, dtype):
         """Make a new parameter vector of `dtype` the model's storage, from
@@ -180,14 +195,15 @@ class ParameterVectorMixin:
                 arrays += [scale, shift]
         layout = self._parameter_layout()
         if params is not None and params.size == layout.n_params:
+            address = params.ctypes.data
             if all(
                 isinstance(a, np.ndarray)
                 and a.base is params
                 and a.dtype == params.dtype
-                and a.shape == view.shape
-                and a.ctypes.data == view.ctypes.data
+                and a.size == stop - start
+                and a.ctypes.data == address + start * params.itemsize
                 and a.flags.c_contiguous
-                for a, view in zip(arrays, layout.views(params), strict=True)
+                for a, (start, stop) in zip(arrays, layout.spans(), strict=True)
             ):
                 return params
         dtype = np.result_type(*arrays)
