@@ -336,7 +336,6 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
         return coef, np.zeros(fan_out)
 
-
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden_layer_sizes = check_hidden_layer_sizes(self.hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (
@@ -481,7 +480,6 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         self.loss_ = opt_res.fun
         params[:] = opt_res.x
 
-
     def _fit_stochastic(self, X, y, sample_weight, incremental, bar_class=None):
         params = self._packed_params()
         if self.early_stopping and incremental:
@@ -603,8 +601,6 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
 
 
 class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
@@ -891,10 +887,6 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
-
-
-
-
 
 
 class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
