@@ -6,7 +6,7 @@
         --benchmark-save=before          # later: --benchmark-compare=0001
 
 Not collected by `python -m pytest tests` (pyproject's testpaths is ["tests"]).
-Kernels are called through the `_engine` twins; the twins of dense_forward,
+Kernels are called through their twins in `fastmlp._kernels`; the twins of dense_forward,
 dense_backward and loss_delta allocate their outputs (and loss_delta copies z
 to apply the output activation) on every call, so those timings include a
 small allocation that the training loop does not pay.  The in-place kernels
