@@ -5,6 +5,9 @@ Every function checks shapes, dtypes and layouts in Python and raises
 ValueError before the engine touches memory; the engine then runs with the
 GIL released.  Arrays are float32 or float64; all arrays of one call share the
 dtype of the parameter vector.  Sparse input is a scipy.sparse CSR matrix.
+
+The C API is declared in _capi.pxd; the kernels' single-call twins, which
+only the tests and benchmarks use, are in _kernels.pyx.
 """
 from libc.stdint cimport int64_t, uint64_t
 from cpython.exc cimport PyErr_CheckSignals
