@@ -11,7 +11,7 @@ GEMM rate that bounds training ("the limit") is measured in the same rounds.
 
 Sections
   gemm     large-square GEMM rate: numpy (numpy's OpenBLAS) and the engine's
-           own GEMM (`_engine.dense_forward`, small_gemm_max=0: scipy's
+           own GEMM (`_kernels.dense_forward`, gemm="blas": scipy's
            OpenBLAS, the BLAS the engine trains with).  Always run.
   fit      the workloads of benchmarks/README.md, float32 and float64: fit time of
            fastmlp, scikit-learn (same arguments), PyTorch (same architecture,
@@ -226,8 +226,9 @@ def import_torch():
 
 class Gemm:
     """Large-square GEMM, n^3 multiply-adds: numpy's matmul (numpy's
-    OpenBLAS) and the engine's dense_forward with gemm="blas" (scipy's
-    OpenBLAS via scipy.linalg.cython_blas, the BLAS training uses; identity
+    OpenBLAS) and the engine's dense_forward (fastmlp._kernels) with
+    gemm="blas" (scipy's OpenBLAS via scipy.linalg.cython_blas, the BLAS
+    training uses; identity
     activation, so one extra pass adds the bias: O(n^2), negligible)."""
 
     def __init__(self, n, dtype):
@@ -244,9 +245,9 @@ class Gemm:
         return self.flops / t / 1e9
 
     def engine(self):
-        from fastmlp import _engine
-        t, _ = timed(lambda: _engine.dense_forward(self.a, self.b, self.bias, "identity",
-                                                   gemm="blas"))
+        from fastmlp import _kernels
+        t, _ = timed(lambda: _kernels.dense_forward(self.a, self.b, self.bias, "identity",
+                                                    gemm="blas"))
         return self.flops / t / 1e9
 
 

@@ -6,7 +6,7 @@
         --benchmark-save=before          # later: --benchmark-compare=0001
 
 Not collected by `python -m pytest tests` (pyproject's testpaths is ["tests"]).
-Kernels are called through the `_engine` twins; the twins of dense_forward,
+Kernels are called through their twins in `fastmlp._kernels`; the twins of dense_forward,
 dense_backward and loss_delta allocate their outputs (and loss_delta copies z
 to apply the output activation) on every call, so those timings include a
 small allocation that the training loop does not pay.  The in-place kernels
@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from fastmlp import _engine
+from fastmlp import _engine, _kernels
 
 DTYPES = [np.float32, np.float64]
 DTYPE_IDS = ["f32", "f64"]
@@ -76,7 +76,7 @@ def flops_info(benchmark, shape, passes):
 def test_dense_forward(benchmark, dtype, shape, path):
     x, w, bias, _ = layer(shape, dtype)
     flops_info(benchmark, shape, 1)
-    out = benchmark(_engine.dense_forward, x, w, bias, "relu", gemm=path)
+    out = benchmark(_kernels.dense_forward, x, w, bias, "relu", gemm=path)
     assert out.shape == (shape[0], shape[2])
 
 
@@ -86,7 +86,7 @@ def test_dense_forward(benchmark, dtype, shape, path):
 def test_dense_backward(benchmark, dtype, shape, path):
     x, w, _, dout = layer(shape, dtype)
     flops_info(benchmark, shape, 2)  # dweight = x^T dout, dinp = dout w^T
-    dinp, dweight, dbias = benchmark(_engine.dense_backward, dout, x, w, gemm=path)
+    dinp, dweight, dbias = benchmark(_kernels.dense_backward, dout, x, w, gemm=path)
     assert dweight.shape == w.shape and dinp.shape == x.shape
 
 
@@ -102,7 +102,7 @@ def test_bias_activation(benchmark, dtype, act):
     r = rng()
     x = r.standard_normal((256, 512)).astype(dtype)
     bias = r.standard_normal(512).astype(dtype)
-    benchmark.pedantic(lambda z: _engine.bias_activation(z, bias, act), setup=fresh(x),
+    benchmark.pedantic(lambda z: _kernels.bias_activation(z, bias, act), setup=fresh(x),
                        rounds=ROUNDS, warmup_rounds=2)
 
 
@@ -110,9 +110,9 @@ def test_bias_activation(benchmark, dtype, act):
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_activation_backward(benchmark, dtype, act):
     r = rng()
-    a = _engine.bias_activation(r.standard_normal((256, 512)).astype(dtype), None, act)
+    a = _kernels.bias_activation(r.standard_normal((256, 512)).astype(dtype), None, act)
     delta = r.standard_normal((256, 512)).astype(dtype)
-    benchmark.pedantic(lambda d: _engine.activation_backward(d, a, act), setup=fresh(delta),
+    benchmark.pedantic(lambda d: _kernels.activation_backward(d, a, act), setup=fresh(delta),
                        rounds=ROUNDS, warmup_rounds=2)
 
 
@@ -123,7 +123,7 @@ def test_loss_delta_cross_entropy(benchmark, dtype):
     r = rng()
     z = r.standard_normal((256, 10)).astype(dtype)
     y = np.eye(10, dtype=dtype)[r.integers(0, 10, 256)]
-    total, delta, _ = benchmark(_engine.loss_delta, z, y, "cross_entropy")
+    total, delta, _ = benchmark(_kernels.loss_delta, z, y, "cross_entropy")
     assert np.isfinite(total) and delta.shape == z.shape
 
 

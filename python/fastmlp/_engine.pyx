@@ -5,8 +5,12 @@ Every function checks shapes, dtypes and layouts in Python and raises
 ValueError before the engine touches memory; the engine then runs with the
 GIL released.  Arrays are float32 or float64; all arrays of one call share the
 dtype of the parameter vector.  Sparse input is a scipy.sparse CSR matrix.
+
+The C API is declared in _capi.pxd; the kernels' single-call twins, which
+only the tests and benchmarks use, are in _kernels.pyx.
 """
 from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memset
 from cpython.exc cimport PyErr_CheckSignals
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -15,179 +19,14 @@ import operator
 import numpy as np
 import scipy.sparse as sp
 
-cdef extern from "fastmlp.h" nogil:
-    ctypedef struct fm_net:
-        int n_layers
-        const int *layer_sizes
-        const int *activations
-        int loss
-        double leaky_relu_slope
-        double alpha
-        double data_loss_scale
-        const unsigned char *gemm_kernels
-        int n_threads
-        double l1
-        const double *dropout
-        uint64_t dropout_seed
-        const int *batch_norm
-        double batch_norm_momentum
-        double batch_norm_eps
-        void *running_stats
-
-    ctypedef struct fm_input:
-        int64_t n_rows
-        int64_t n_cols
-        const void *dense
-        const void *csr_data
-        const int64_t *csr_indptr
-        const int64_t *csr_indices
-
-    ctypedef struct fm_optimizer:
-        int kind
-        double learning_rate
-        double momentum
-        int nesterov
-        double beta_1
-        double beta_2
-        double epsilon
-        double weight_decay
-        double max_grad_norm
-        int64_t step
-        void *moment_1
-        void *moment_2
-
-    ctypedef int (*fm_interrupt_fn)(void *ctx) noexcept nogil
-    ctypedef void (*fm_sgemm_fn)(char *, char *, int *, int *, int *, float *, float *,
-                                 int *, float *, int *, float *, float *, int *) noexcept nogil
-    ctypedef void (*fm_dgemm_fn)(char *, char *, int *, int *, int *, double *, double *,
-                                 int *, double *, int *, double *, double *, int *) noexcept nogil
-
-    enum:
-        FM_OK, FM_ERR_NOMEM, FM_ERR_INTERRUPTED, FM_ERR_INVALID
-    enum:
-        FM_GEMM_BLAS, FM_GEMM_OWN, FM_N_KERNELS
-    enum:
-        FM_PRODUCT_FORWARD, FM_PRODUCT_WEIGHT_GRAD, FM_PRODUCT_INPUT_GRAD, FM_N_PRODUCTS
-
-    void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm)
-    int fm_detect_cpu(const char *max_isa)
-    const char *fm_gemm_isa()
-    int fm_loss_output_activation(int loss)
-    int64_t fm_n_params(const fm_net *net)
-    int64_t fm_weight_offset(const fm_net *net, int layer)
-    int64_t fm_bias_offset(const fm_net *net, int layer)
-    int64_t fm_batch_norm_offset(const fm_net *net, int layer)
-    int64_t fm_batch_norm_units(const fm_net *net)
-    int fm_dropout_keep(uint64_t seed, int64_t sample, int64_t unit, double rate)
-    int fm_check_net(const fm_net *net)
-
-    void fm_batch_norm_forward_f32(float *x, float *xhat, float *stats, const float *gamma,
-                                   const float *beta, int n_rows, int n_cols, double eps,
-                                   float *running_mean, float *running_var, double momentum)
-    void fm_batch_norm_forward_f64(double *x, double *xhat, double *stats,
-                                   const double *gamma, const double *beta, int n_rows,
-                                   int n_cols, double eps, double *running_mean,
-                                   double *running_var, double momentum)
-    void fm_batch_norm_backward_f32(float *delta, const float *xhat, const float *inv_std,
-                                    const float *gamma, int n_rows, int n_cols, float *dgamma,
-                                    float *dbeta)
-    void fm_batch_norm_backward_f64(double *delta, const double *xhat, const double *inv_std,
-                                    const double *gamma, int n_rows, int n_cols,
-                                    double *dgamma, double *dbeta)
-    void fm_dropout_f32(float *out, const float *inp, int n_rows, int n_cols,
-                        const int64_t *rows, int64_t first_row, int64_t unit_offset,
-                        uint64_t seed, double rate)
-    void fm_dropout_f64(double *out, const double *inp, int n_rows, int n_cols,
-                        const int64_t *rows, int64_t first_row, int64_t unit_offset,
-                        uint64_t seed, double rate)
-
-    void fm_bias_activation_f32(float *x, const float *bias, int64_t n_rows, int n_cols,
-                                int activation, double slope)
-    void fm_bias_activation_f64(double *x, const double *bias, int64_t n_rows, int n_cols,
-                                int activation, double slope)
-    void fm_activation_backward_f32(float *delta, const float *a, int64_t n, int activation,
-                                    double slope)
-    void fm_activation_backward_f64(double *delta, const double *a, int64_t n, int activation,
-                                    double slope)
-    double fm_loss_delta_f32(float *delta, const float *z, const float *a, const float *y,
-                             const float *sw, int64_t n_rows, int n_outputs, int loss)
-    double fm_loss_delta_f64(double *delta, const double *z, const double *a, const double *y,
-                             const double *sw, int64_t n_rows, int n_outputs, int loss)
-    void fm_dense_forward_f32(float *out, const float *inp, const float *weight,
-                              const float *bias, int n_rows, int fan_in, int fan_out,
-                              int activation, double slope, int kernel)
-    void fm_dense_forward_f64(double *out, const double *inp, const double *weight,
-                              const double *bias, int n_rows, int fan_in, int fan_out,
-                              int activation, double slope, int kernel)
-    void fm_dense_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
-                               const float *inp, const float *weight, int n_rows, int fan_in,
-                               int fan_out, int weight_grad_kernel, int input_grad_kernel,
-                               float *scratch)
-    void fm_dense_backward_f64(double *dinp, double *dweight, double *dbias,
-                               const double *dout, const double *inp, const double *weight,
-                               int n_rows, int fan_in, int fan_out, int weight_grad_kernel,
-                               int input_grad_kernel, double *scratch)
-    int fm_time_product_f32(int product, int n_rows, int fan_in, int fan_out, double *seconds)
-    int fm_time_product_f64(int product, int n_rows, int fan_in, int fan_out, double *seconds)
-    void fm_csr_dense_forward_f32(float *out, const fm_input *x, const int64_t *rows,
-                                  int64_t first_row, const float *weight, const float *bias,
-                                  int n_rows, int fan_out, int activation, double slope)
-    void fm_csr_dense_forward_f64(double *out, const fm_input *x, const int64_t *rows,
-                                  int64_t first_row, const double *weight, const double *bias,
-                                  int n_rows, int fan_out, int activation, double slope)
-    void fm_csr_dense_backward_f32(float *dweight, float *dbias, const float *dout,
-                                   const fm_input *x, const int64_t *rows, int64_t first_row,
-                                   int n_rows, int fan_out)
-    void fm_csr_dense_backward_f64(double *dweight, double *dbias, const double *dout,
-                                   const fm_input *x, const int64_t *rows, int64_t first_row,
-                                   int n_rows, int fan_out)
-    void fm_optimizer_step_f32(fm_optimizer *opt, float *params, const float *grad, int64_t n,
-                               int64_t n_weights, int n_threads)
-    void fm_optimizer_step_f64(fm_optimizer *opt, double *params, const double *grad,
-                               int64_t n, int64_t n_weights, int n_threads)
-    int fm_train_epoch_f32(const fm_net *net, float *params, fm_optimizer *opt,
-                           const fm_input *x, const float *y, const float *sw,
-                           const int64_t *order, int64_t n_order, int batch_size,
-                           void *workspace, int64_t workspace_bytes,
-                           fm_interrupt_fn interrupt, void *ctx, double *loss_sum)
-    int fm_train_epoch_f64(const fm_net *net, double *params, fm_optimizer *opt,
-                           const fm_input *x, const double *y, const double *sw,
-                           const int64_t *order, int64_t n_order, int batch_size,
-                           void *workspace, int64_t workspace_bytes,
-                           fm_interrupt_fn interrupt, void *ctx, double *loss_sum)
-    int fm_loss_grad_f32(const fm_net *net, const float *params, const fm_input *x,
-                         const float *y, const float *sw, int chunk_rows,
-                         void *workspace, int64_t workspace_bytes, float *grad,
-                         double *loss, fm_interrupt_fn interrupt, void *ctx)
-    int fm_loss_grad_f64(const fm_net *net, const double *params, const fm_input *x,
-                         const double *y, const double *sw, int chunk_rows,
-                         void *workspace, int64_t workspace_bytes, double *grad,
-                         double *loss, fm_interrupt_fn interrupt, void *ctx)
-    int fm_predict_f32(const fm_net *net, const float *params, const fm_input *x,
-                       int chunk_rows, void *workspace, int64_t workspace_bytes, float *out,
-                       fm_interrupt_fn interrupt, void *ctx)
-    int fm_predict_f64(const fm_net *net, const double *params, const fm_input *x,
-                       int chunk_rows, void *workspace, int64_t workspace_bytes, double *out,
-                       fm_interrupt_fn interrupt, void *ctx)
-    int64_t fm_workspace_bytes_f32(const fm_net *net, int max_rows, int dense_input)
-    int64_t fm_workspace_bytes_f64(const fm_net *net, int max_rows, int dense_input)
+from fastmlp._capi cimport *
 
 cdef extern from "<dlfcn.h>" nogil:
     ctypedef struct Dl_info:
         const char *dli_fname
     int dladdr(const void *addr, Dl_info *info)
 
-# scipy's OpenBLAS serves the engine: one BLAS in the process, seen and
-# limited by threadpoolctl.
-fm_set_blas(<fm_sgemm_fn>sgemm, <fm_dgemm_fn>dgemm)
-
-# The engine's own GEMM kernel uses the widest SIMD the CPU has;
-# FASTMLP_MAX_ISA (generic, avx2, avx512) caps it, for testing each variant
-# or working around a CPU problem.
-import os as _os
-_MAX_ISA = _os.environ.get("FASTMLP_MAX_ISA", "")
-if fm_detect_cpu(_MAX_ISA.encode()) != 0:
-    raise ImportError(f"FASTMLP_MAX_ISA={_MAX_ISA!r}: expected generic, avx2 or avx512")
+start_engine()
 
 
 def gemm_isa():
@@ -195,7 +34,7 @@ def gemm_isa():
     return fm_gemm_isa().decode()
 
 
-# fm_gemm_kernel and fm_product, by name
+# fm_gemm_kernel and fm_product, by name (index = the header's code)
 GEMM_KERNELS = ("blas", "own")
 PRODUCTS = ("forward", "weight_grad", "input_grad")
 assert (FM_GEMM_BLAS, FM_GEMM_OWN, FM_N_KERNELS) == (0, 1, len(GEMM_KERNELS))
@@ -226,12 +65,21 @@ def time_product(dtype, product, n_rows, fan_in, fan_out):
     _check_status(status, [])
     return {name: seconds[i] for i, name in enumerate(GEMM_KERNELS)}
 
-ACTIVATIONS = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3, "leaky_relu": 4,
-               "softmax": 5, "exp": 6, "elu": 7, "gelu": 8, "swish": 9}
+# The engine's names, each bound to its code in fastmlp.h (the codes come from
+# the header at compile time; nothing here restates them).
+ACTIVATIONS = {"identity": FM_ACT_IDENTITY, "logistic": FM_ACT_LOGISTIC,
+               "tanh": FM_ACT_TANH, "relu": FM_ACT_RELU, "leaky_relu": FM_ACT_LEAKY_RELU,
+               "softmax": FM_ACT_SOFTMAX, "exp": FM_ACT_EXP, "elu": FM_ACT_ELU,
+               "gelu": FM_ACT_GELU, "swish": FM_ACT_SWISH}
 HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a not in ("softmax", "exp"))
-LOSSES = {"squared_error": 0, "cross_entropy": 1, "binary_cross_entropy": 2, "poisson": 3}
-OPTIMIZERS = {"sgd": 0, "adam": 1, "rmsprop": 2, "adamw": 3}
-OUTPUT_ACTIVATIONS = {loss: {0: "identity", 1: "softmax", 2: "logistic", 3: "exp"}[code]
+LOSSES = {"squared_error": FM_LOSS_SQUARED_ERROR, "cross_entropy": FM_LOSS_CROSS_ENTROPY,
+          "binary_cross_entropy": FM_LOSS_BINARY_CROSS_ENTROPY,
+          "poisson": FM_LOSS_POISSON}
+OPTIMIZERS = {"sgd": FM_OPT_SGD, "adam": FM_OPT_ADAM, "rmsprop": FM_OPT_RMSPROP,
+              "adamw": FM_OPT_ADAMW}
+# Each loss's output activation, as the engine applies it (its canonical link).
+_ACTIVATION_NAMES = {code: name for name, code in ACTIVATIONS.items()}
+OUTPUT_ACTIVATIONS = {loss: _ACTIVATION_NAMES[fm_loss_output_activation(code)]
                       for loss, code in LOSSES.items()}
 
 
@@ -439,27 +287,16 @@ cdef class Network:
 
     def coef_slices(self):
         """(start, stop, shape) of each layer's weights in the parameter vector."""
-        out = []
-        for l in range(self.net.n_layers):
-            start = fm_weight_offset(&self.net, l)
-            shape = (self.layer_sizes[l], self.layer_sizes[l + 1])
-            out.append((start, start + shape[0] * shape[1], shape))
-        return out
+        return _layout(&self.net)[0]
 
     def intercept_slices(self):
         """(start, stop) of each layer's biases in the parameter vector."""
-        return [(fm_bias_offset(&self.net, l),
-                 fm_bias_offset(&self.net, l) + self.layer_sizes[l + 1])
-                for l in range(self.net.n_layers)]
+        return _layout(&self.net)[1]
 
     def batch_norm_slices(self):
         """Per hidden layer: the start of its batch-norm scale (its shift
         follows, as many entries) in the parameter vector, or None."""
-        out = []
-        for l in range(self.net.n_layers - 1):
-            offset = fm_batch_norm_offset(&self.net, l)
-            out.append(None if offset < 0 else offset)
-        return out
+        return _layout(&self.net)[2]
 
     @property
     def batch_norm_units(self):
@@ -469,6 +306,49 @@ cdef class Network:
     def n_weights(self):
         """Entries of the parameter vector that are weights (penalized)."""
         return fm_weight_offset(&self.net, self.net.n_layers)
+
+
+cdef tuple _layout(const fm_net *net):
+    """(coef slices, intercept slices, batch-norm starts, n_params): where the
+    engine (csrc/net.c, the one definition) puts each part of the network in
+    the flat parameter vector."""
+    sizes = [net.layer_sizes[l] for l in range(net.n_layers + 1)]
+    coefs, intercepts, batch_norm = [], [], []
+    for l in range(net.n_layers):
+        start = fm_weight_offset(net, l)
+        shape = (sizes[l], sizes[l + 1])
+        coefs.append((start, start + shape[0] * shape[1], shape))
+        start = fm_bias_offset(net, l)
+        intercepts.append((start, start + sizes[l + 1]))
+    for l in range(net.n_layers - 1):
+        start = fm_batch_norm_offset(net, l)
+        batch_norm.append(None if start < 0 else start)
+    return coefs, intercepts, batch_norm, fm_n_params(net)
+
+
+def parameter_layout(layer_sizes, batch_norm=None):
+    """The engine's layout of the parameter vector of a network with these
+    layer sizes (n_features, hidden..., n_outputs, each in [1, 2**31)) and
+    batch-normalized hidden layers (one flag each, None for none), without
+    building a Network: (coef slices (start, stop, shape), intercept slices
+    (start, stop), batch-norm starts (the scale's; the shift follows) or None
+    per hidden layer, n_params)."""
+    sizes = [int(s) for s in layer_sizes]
+    if len(sizes) < 2 or any(s < 1 or s > _INT_MAX for s in sizes):
+        raise ValueError(f"layer sizes must be at least two integers in [1, 2**31), "
+                         f"got {layer_sizes}")
+    n_hidden = len(sizes) - 2
+    flags = [False] * n_hidden if batch_norm is None else [bool(f) for f in batch_norm]
+    if len(flags) != n_hidden:
+        raise ValueError(f"batch_norm needs one entry per hidden layer ({n_hidden})")
+    cdef int[::1] c_sizes = np.array(sizes, dtype=np.intc)
+    cdef int[::1] c_flags = np.array([int(f) for f in flags] + [0], dtype=np.intc)
+    cdef fm_net net
+    memset(&net, 0, sizeof(net))
+    net.n_layers = len(sizes) - 1
+    net.layer_sizes = &c_sizes[0]
+    net.batch_norm = &c_flags[0]
+    return _layout(&net)
 
 
 def _rebuild_network(layer_sizes, hidden_activations, loss, slope, alpha, scale,
@@ -638,11 +518,7 @@ cdef class Input:
     float32/float64, kept alive.  Build it once per fit and pass it to every
     call: a CSR matrix's int32 indices are widened to int64 here, once.
     The engine still checks the CSR structure (sorted indptr, column indices
-    within range) at the start of each call."""
-    cdef fm_input c
-    cdef object keep
-    cdef readonly object dtype
-    cdef readonly tuple shape
+    within range) at the start of each call.  (Attributes: _engine.pxd.)"""
 
     def __init__(self, X, dtype=None):
         self.c.dense = NULL
@@ -686,17 +562,6 @@ cdef Input _as_input(X, dtype, int64_t n_features):
         raise ValueError(f"X has {inp.shape[1]} features, the network expects "
                          f"{n_features}")
     return inp
-
-
-cdef _check_csr_structure(Input x):
-    """The structure checks the engine's whole-network calls make at their
-    start, for the kernel twins, which call the CSR kernels directly: indptr
-    non-decreasing, column indices in [0, n_cols)."""
-    data, indptr, indices = x.keep
-    nnz = indptr[x.shape[0]]
-    if (indptr.shape[0] > 1 and np.any(indptr[1:] < indptr[:-1])) or \
-            (nnz > 0 and (indices[:nnz].min() < 0 or indices[:nnz].max() >= x.shape[1])):
-        raise ValueError("malformed CSR matrix")
 
 
 def _check_rows(value, name):
@@ -869,279 +734,3 @@ def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS,
                                     _check_signals, <void *>errors)
     _check_status(status, errors)
     return out
-
-
-# ---- kernel twins: the engine's building blocks, for tests ----
-
-def _activation_code(name, leaky_relu_slope):
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}")
-    if not leaky_relu_slope >= 0:
-        raise ValueError(f"leaky_relu_slope must be >= 0, got {leaky_relu_slope}")
-    return ACTIVATIONS[name]
-
-
-def bias_activation(x, bias, activation, leaky_relu_slope=0.01):
-    """x (B, OUT) := act(x + bias) in place; bias (OUT,) or None."""
-    dtype = _float_dtype(x, "x")
-    _check_array(x, "x", dtype, (None, None), True)
-    if bias is not None:
-        _check_array(bias, "bias", dtype, (x.shape[1],))
-    cdef int code = _activation_code(activation, leaky_relu_slope)
-    cdef void *xp = _address(x)
-    cdef void *bp = NULL if bias is None else _address(bias)
-    cdef int64_t n_rows = x.shape[0]
-    cdef int n_cols = x.shape[1]
-    cdef double slope = leaky_relu_slope
-    cdef bint single = dtype == np.float32
-    with nogil:
-        if single:
-            fm_bias_activation_f32(<float *>xp, <float *>bp, n_rows, n_cols, code, slope)
-        else:
-            fm_bias_activation_f64(<double *>xp, <double *>bp, n_rows, n_cols, code, slope)
-    return x
-
-
-def activation_backward(delta, a, activation, leaky_relu_slope=0.01):
-    """delta := delta * act'(z), from the saved output a (same shape), in place
-    (for 'gelu' and 'swish', a is the pre-activation z)."""
-    dtype = _float_dtype(delta, "delta")
-    _check_array(delta, "delta", dtype, delta.shape, True)
-    _check_array(a, "a", dtype, delta.shape)
-    if activation == "softmax":
-        raise ValueError("softmax's derivative is fused into the cross-entropy loss")
-    cdef int code = _activation_code(activation, leaky_relu_slope)
-    cdef void *dp = _address(delta)
-    cdef void *ap = _address(a)
-    cdef int64_t n = delta.size
-    cdef double slope = leaky_relu_slope
-    cdef bint single = dtype == np.float32
-    with nogil:
-        if single:
-            fm_activation_backward_f32(<float *>dp, <float *>ap, n, code, slope)
-        else:
-            fm_activation_backward_f64(<double *>dp, <double *>ap, n, code, slope)
-    return delta
-
-
-def loss_delta(z, y, loss, sample_weight=None):
-    """Output-layer loss of pre-activations z (B, O) against y (B, O).
-
-    Returns (sum_i sw_i loss_i, delta = d/dz of that sum, output activation)."""
-    dtype = _float_dtype(z, "z")
-    _check_array(z, "z", dtype, (None, None))
-    _check_array(y, "y", dtype, z.shape)
-    if sample_weight is not None:
-        _check_array(sample_weight, "sample_weight", dtype, (z.shape[0],))
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}")
-    a = bias_activation(z.copy(), None, OUTPUT_ACTIVATIONS[loss])
-    delta = np.empty_like(z)
-    cdef void *dp = _address(delta)
-    cdef void *zp = _address(z)
-    cdef void *ap = _address(a)
-    cdef void *yp = _address(y)
-    cdef void *swp = NULL if sample_weight is None else _address(sample_weight)
-    cdef int64_t n_rows = z.shape[0]
-    cdef int n_outputs = z.shape[1]
-    cdef int code = LOSSES[loss]
-    cdef double total
-    cdef bint single = dtype == np.float32
-    with nogil:
-        if single:
-            total = fm_loss_delta_f32(<float *>dp, <float *>zp, <float *>ap, <float *>yp,
-                                      <float *>swp, n_rows, n_outputs, code)
-        else:
-            total = fm_loss_delta_f64(<double *>dp, <double *>zp, <double *>ap, <double *>yp,
-                                      <double *>swp, n_rows, n_outputs, code)
-    return total, delta, a
-
-
-def _kernel_code(gemm):
-    if gemm not in GEMM_KERNELS:
-        raise ValueError(f"gemm must be one of {GEMM_KERNELS}, got {gemm!r}")
-    return GEMM_KERNELS.index(gemm)
-
-
-def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01, gemm="blas"):
-    """act(inp (B, IN) . weight (IN, OUT) + bias), the product by `gemm` ('blas' or
-    'own'); inp may be CSR."""
-    dtype = _float_dtype(weight, "weight")
-    _check_array(weight, "weight", dtype, (None, None))
-    fan_in, fan_out = weight.shape
-    _check_array(bias, "bias", dtype, (fan_out,))
-    n_rows = inp.shape[0]
-    out = np.empty((n_rows, fan_out), dtype=dtype)
-    cdef int code = _activation_code(activation, leaky_relu_slope)
-    cdef Input x = _as_input(inp, dtype, fan_in)
-    if x.c.csr_data != NULL:
-        _check_csr_structure(x)
-    cdef void *op = _address(out)
-    cdef const void *ip = x.c.dense
-    cdef void *wp = _address(weight)
-    cdef void *bp = _address(bias)
-    cdef int b = n_rows, fi = fan_in, fo = fan_out
-    cdef double slope = leaky_relu_slope
-    cdef int kernel_code = _kernel_code(gemm)
-    cdef bint single = dtype == np.float32
-    with nogil:
-        if x.c.csr_data != NULL:
-            if single:
-                fm_csr_dense_forward_f32(<float *>op, &x.c, NULL, 0, <float *>wp,
-                                         <float *>bp, b, fo, code, slope)
-            else:
-                fm_csr_dense_forward_f64(<double *>op, &x.c, NULL, 0, <double *>wp,
-                                         <double *>bp, b, fo, code, slope)
-        elif single:
-            fm_dense_forward_f32(<float *>op, <float *>ip, <float *>wp, <float *>bp, b, fi, fo,
-                                 code, slope, kernel_code)
-        else:
-            fm_dense_forward_f64(<double *>op, <double *>ip, <double *>wp, <double *>bp, b,
-                                 fi, fo, code, slope, kernel_code)
-    return out
-
-
-def dense_backward(dout, inp, weight, gemm="blas"):
-    """(dinp, dweight, dbias) of a dense layer from dout (B, OUT), both
-    products by `gemm` ('blas' or 'own'); dinp is None for a CSR input."""
-    dtype = _float_dtype(weight, "weight")
-    _check_array(weight, "weight", dtype, (None, None))
-    fan_in, fan_out = weight.shape
-    n_rows = inp.shape[0]
-    _check_array(dout, "dout", dtype, (n_rows, fan_out))
-    cdef Input x = _as_input(inp, dtype, fan_in)
-    if x.c.csr_data != NULL:
-        _check_csr_structure(x)
-    dweight = np.empty((fan_in, fan_out), dtype=dtype)
-    dbias = np.empty(fan_out, dtype=dtype)
-    dinp = None if x.c.csr_data != NULL else np.empty((n_rows, fan_in), dtype=dtype)
-    scratch = np.empty(fan_in * fan_out, dtype=dtype)
-    cdef void *sp_ = _address(scratch)
-    cdef int kernel_code = _kernel_code(gemm)
-    cdef void *dip = NULL if dinp is None else _address(dinp)
-    cdef void *dwp = _address(dweight)
-    cdef void *dbp = _address(dbias)
-    cdef void *dop = _address(dout)
-    cdef const void *ip = x.c.dense
-    cdef void *wp = _address(weight)
-    cdef int b = n_rows, fi = fan_in, fo = fan_out
-    cdef bint single = dtype == np.float32
-    with nogil:
-        if x.c.csr_data != NULL:
-            if single:
-                fm_csr_dense_backward_f32(<float *>dwp, <float *>dbp, <float *>dop, &x.c,
-                                          NULL, 0, b, fo)
-            else:
-                fm_csr_dense_backward_f64(<double *>dwp, <double *>dbp, <double *>dop, &x.c,
-                                          NULL, 0, b, fo)
-        elif single:
-            fm_dense_backward_f32(<float *>dip, <float *>dwp, <float *>dbp, <float *>dop,
-                                  <float *>ip, <float *>wp, b, fi, fo, kernel_code,
-                                  kernel_code, <float *>sp_)
-        else:
-            fm_dense_backward_f64(<double *>dip, <double *>dwp, <double *>dbp, <double *>dop,
-                                  <double *>ip, <double *>wp, b, fi, fo, kernel_code,
-                                  kernel_code, <double *>sp_)
-    return dinp, dweight, dbias
-
-
-def batch_norm_forward(x, gamma, beta, eps=1e-5, running_mean=None, running_var=None,
-                       momentum=0.1):
-    """Training-mode batch normalization of x (B, OUT), in place.  Returns
-    (x, xhat, inv_std); running_mean/var (OUT,), when given, are updated."""
-    dtype = _float_dtype(x, "x")
-    _check_array(x, "x", dtype, (None, None), True)
-    n_rows, n_cols = x.shape
-    if n_rows < 1 or n_cols < 1:
-        raise ValueError("batch norm needs at least one row and one column")
-    _check_array(gamma, "gamma", dtype, (n_cols,))
-    _check_array(beta, "beta", dtype, (n_cols,))
-    if (running_mean is None) != (running_var is None):
-        raise ValueError("give both running_mean and running_var, or neither")
-    if running_mean is not None:
-        _check_array(running_mean, "running_mean", dtype, (n_cols,), True)
-        _check_array(running_var, "running_var", dtype, (n_cols,), True)
-    if not eps > 0 or not 0 <= momentum <= 1:
-        raise ValueError(f"need eps > 0 and momentum in [0, 1], got {eps}, {momentum}")
-    xhat = np.empty_like(x)
-    stats = np.empty(2 * n_cols, dtype=dtype)
-    cdef void *xp = _address(x)
-    cdef void *hp = _address(xhat)
-    cdef void *sp_ = _address(stats)
-    cdef void *gp = _address(gamma)
-    cdef void *bp = _address(beta)
-    cdef void *mp = NULL if running_mean is None else _address(running_mean)
-    cdef void *vp = NULL if running_var is None else _address(running_var)
-    cdef int b = n_rows, c = n_cols
-    cdef double e = eps, m = momentum
-    cdef bint single = dtype == np.float32
-    with nogil:
-        if single:
-            fm_batch_norm_forward_f32(<float *>xp, <float *>hp, <float *>sp_, <float *>gp,
-                                      <float *>bp, b, c, e, <float *>mp, <float *>vp, m)
-        else:
-            fm_batch_norm_forward_f64(<double *>xp, <double *>hp, <double *>sp_,
-                                      <double *>gp, <double *>bp, b, c, e, <double *>mp,
-                                      <double *>vp, m)
-    return x, xhat, stats[n_cols:]
-
-
-def batch_norm_backward(delta, xhat, inv_std, gamma):
-    """(d loss / d x, dgamma, dbeta) from delta = d loss / d output; delta is
-    overwritten with d loss / d x."""
-    dtype = _float_dtype(delta, "delta")
-    _check_array(delta, "delta", dtype, (None, None), True)
-    n_rows, n_cols = delta.shape
-    _check_array(xhat, "xhat", dtype, delta.shape)
-    _check_array(inv_std, "inv_std", dtype, (n_cols,))
-    _check_array(gamma, "gamma", dtype, (n_cols,))
-    dgamma = np.empty(n_cols, dtype=dtype)
-    dbeta = np.empty(n_cols, dtype=dtype)
-    cdef void *dp = _address(delta)
-    cdef void *hp = _address(xhat)
-    cdef void *ip = _address(inv_std)
-    cdef void *gp = _address(gamma)
-    cdef void *dgp = _address(dgamma)
-    cdef void *dbp = _address(dbeta)
-    cdef int b = n_rows, c = n_cols
-    cdef bint single = dtype == np.float32
-    with nogil:
-        if single:
-            fm_batch_norm_backward_f32(<float *>dp, <float *>hp, <float *>ip, <float *>gp, b,
-                                       c, <float *>dgp, <float *>dbp)
-        else:
-            fm_batch_norm_backward_f64(<double *>dp, <double *>hp, <double *>ip,
-                                       <double *>gp, b, c, <double *>dgp, <double *>dbp)
-    return delta, dgamma, dbeta
-
-
-def dropout(x, rows, unit_offset, seed, rate):
-    """x (B, OUT) * keep / (1 - rate), a new array; rows: the samples' indices
-    (int64, (B,)), which with seed and unit_offset + column fix the mask."""
-    dtype = _float_dtype(x, "x")
-    _check_array(x, "x", dtype, (None, None))
-    _check_array(rows, "rows", np.int64, (x.shape[0],))
-    if not 0 <= rate < 1:
-        raise ValueError(f"rate must be in [0, 1), got {rate}")
-    out = np.empty_like(x)
-    cdef void *op = _address(out)
-    cdef void *ip = _address(x)
-    cdef const int64_t *rp = <const int64_t *>_address(rows)
-    cdef int b = x.shape[0], c = x.shape[1]
-    cdef int64_t offset = unit_offset
-    cdef uint64_t s = _check_seed(seed)
-    cdef double r = rate
-    cdef bint single = dtype == np.float32
-    with nogil:
-        if single:
-            fm_dropout_f32(<float *>op, <float *>ip, b, c, rp, 0, offset, s, r)
-        else:
-            fm_dropout_f64(<double *>op, <double *>ip, b, c, rp, 0, offset, s, r)
-    return out
-
-
-def dropout_keep(seed, sample, unit, rate):
-    """Whether dropout keeps (True) unit `unit` of sample `sample`."""
-    if not 0 <= rate < 1:
-        raise ValueError(f"rate must be in [0, 1), got {rate}")
-    return bool(fm_dropout_keep(_check_seed(seed), sample, unit, rate))

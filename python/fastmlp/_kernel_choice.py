@@ -47,6 +47,7 @@ import numpy as np
 
 from fastmlp._engine import GEMM_KERNELS as KERNELS
 from fastmlp._engine import PRODUCTS, gemm_isa
+from fastmlp._resources import blas_controllers
 
 try:
     import fcntl
@@ -81,15 +82,6 @@ def forget():
         _known.clear()
         _plans.clear()
         _cache_problem = None
-
-
-@functools.lru_cache(maxsize=1)
-def blas_controllers():
-    """threadpoolctl's controllers of the process's BLAS libraries, found
-    once (scanning the loaded libraries takes about 10 ms)."""
-    from threadpoolctl import ThreadpoolController
-
-    return tuple(c for c in ThreadpoolController().lib_controllers if c.user_api == "blas")
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from _engine_ref import (ALL_HIDDEN_ACTIVATIONS, DTYPES, GEMM_IDS, GEMM_PATHS, LOSSES,
                          NEW_ACTIVATIONS, OUTPUT_ACTIVATION, SLOPE_FROM_INPUT, RefOptimizer,
-                         _engine, activation, activation_slope, apply_dropout, batch_norm_backward,
+                         _engine, _kernels, activation, activation_slope, apply_dropout, batch_norm_backward,
                          batch_norm_forward, dropout_mask, dropout_threshold, forward,
                          init_params, make_problem, per_sample_loss)
 
@@ -49,7 +49,7 @@ def test_bias_activation(dtype, act, with_bias):
     bias = (rng.standard_normal(7)).astype(dtype) if with_bias else None
     z = x.astype(np.float64) + (0 if bias is None else bias.astype(np.float64))
     expected = activation(act, z, 0.3)
-    out = _engine.bias_activation(x, bias, act, leaky_relu_slope=0.3)
+    out = _kernels.bias_activation(x, bias, act, leaky_relu_slope=0.3)
     assert out is x, "must work in place and return x"
     assert_close(x, expected, 4 * RTOL[dtype], atol=1e-300, what=f"{act}")
     if act == "softmax":
@@ -63,7 +63,7 @@ def test_bias_activation_extreme_inputs(dtype, act):
     x = np.array([[1000, -1000, 0, 50, -50], [-1000, -1000, -1000, -1000, -999]], dtype)
     expected = activation(act, x.astype(np.float64), 0.01)
     with np.errstate(all="raise"):
-        _engine.bias_activation(x, None, act)
+        _kernels.bias_activation(x, None, act)
     assert np.all(np.isfinite(x)), x
     assert_close(x, expected, 4 * RTOL[dtype], atol=np.finfo(dtype).tiny, what=act)
 
@@ -83,7 +83,7 @@ def test_activation_backward(dtype, act):
     # gelu and swish take z instead of a
     expected = delta * activation_slope(act, z, a, 0.2)
     saved = z if act in SLOPE_FROM_INPUT else a
-    out = _engine.activation_backward(delta, saved, act, leaky_relu_slope=0.2)
+    out = _kernels.activation_backward(delta, saved, act, leaky_relu_slope=0.2)
     assert out is delta
     # gelu' and swish' have roots, where only an absolute bound holds (their
     # accuracy is checked closely in test_new_activation_derivatives)
@@ -97,7 +97,7 @@ def test_activation_backward(dtype, act):
 # ---- loss_delta ----
 
 def check_loss_delta(z, y, loss, sw, dtype):
-    total, delta, a = _engine.loss_delta(z, y, loss, sw)
+    total, delta, a = _kernels.loss_delta(z, y, loss, sw)
     assert delta.dtype == dtype and a.dtype == dtype
     a_ref = activation(OUTPUT_ACTIVATION[loss], z.astype(np.float64))
     w = np.ones(len(z)) if sw is None else sw.astype(np.float64)
@@ -153,7 +153,7 @@ def test_loss_delta_extreme_logits(dtype, loss):
     # a confidently wrong prediction costs exactly -log(eps) per unit
     y = np.zeros((1, 3), dtype)
     y[0, 1] = 1
-    total, _, _ = _engine.loss_delta(np.array([[1000, -1000, 0]], dtype), y, loss)
+    total, _, _ = _kernels.loss_delta(np.array([[1000, -1000, 0]], dtype), y, loss)
     eps = np.finfo(dtype).eps
     if loss == "cross_entropy":
         expected = -np.log(np.float64(eps))
@@ -191,15 +191,15 @@ def test_dense_forward(gemm, dtype, act):
     W = (0.5 * rng.standard_normal((IN, OUT))).astype(dtype)
     b = rng.standard_normal(OUT).astype(dtype)
     expected = activation(act, inp.astype(np.float64) @ W.astype(np.float64) + b, 0.05)
-    out = _engine.dense_forward(inp, W, b, act, leaky_relu_slope=0.05, **kw)
+    out = _kernels.dense_forward(inp, W, b, act, leaky_relu_slope=0.05, **kw)
     assert out.dtype == dtype
     tol = 50 * RTOL[dtype]
     assert_close(out, expected, tol, atol=tol * np.abs(expected).max(), what=act)
     # CSR input equals dense input
     Xs = random_csr(rng, (B, IN), 0.4, dtype)
     Xd = Xs.toarray()
-    out_s = _engine.dense_forward(Xs, W, b, act, leaky_relu_slope=0.05)
-    out_d = _engine.dense_forward(Xd, W, b, act, leaky_relu_slope=0.05, **kw)
+    out_s = _kernels.dense_forward(Xs, W, b, act, leaky_relu_slope=0.05)
+    out_d = _kernels.dense_forward(Xd, W, b, act, leaky_relu_slope=0.05, **kw)
     assert_close(out_s, out_d, tol, atol=tol * np.abs(out_d).max(), what=f"{act} CSR")
 
 
@@ -213,15 +213,15 @@ def test_dense_backward(gemm, dtype):
     W = rng.standard_normal((IN, OUT)).astype(dtype)
     dout = rng.standard_normal((B, OUT)).astype(dtype)
     i64, w64, d64 = (a.astype(np.float64) for a in (inp, W, dout))
-    dinp, dW, db = _engine.dense_backward(dout, inp, W, **kw)
+    dinp, dW, db = _kernels.dense_backward(dout, inp, W, **kw)
     tol = 50 * RTOL[dtype]
     assert_close(dW, i64.T @ d64, tol, atol=tol * np.abs(i64.T @ d64).max(), what="dW")
     assert_close(db, d64.sum(0), tol, atol=tol * np.abs(d64.sum(0)).max(), what="db")
     assert_close(dinp, d64 @ w64.T, tol, atol=tol * np.abs(d64 @ w64.T).max(), what="dinp")
     # CSR: the same dW and db, no input gradient
     Xs = random_csr(rng, (B, IN), 0.3, dtype)
-    dinp_s, dW_s, db_s = _engine.dense_backward(dout, Xs, W, **kw)
-    _, dW_d, db_d = _engine.dense_backward(dout, Xs.toarray(), W, **kw)
+    dinp_s, dW_s, db_s = _kernels.dense_backward(dout, Xs, W, **kw)
+    _, dW_d, db_d = _kernels.dense_backward(dout, Xs.toarray(), W, **kw)
     assert dinp_s is None
     assert_close(dW_s, dW_d, tol, atol=tol * np.abs(dW_d).max(), what="CSR dW")
     assert_close(db_s, db_d, tol, atol=tol * np.abs(db_d).max(), what="CSR db")
@@ -241,11 +241,11 @@ def test_dense_csr_noncanonical(dtype):
     W = rng.standard_normal((5, 3)).astype(dtype)
     b = rng.standard_normal(3).astype(dtype)
     tol = 50 * RTOL[dtype]
-    assert_close(_engine.dense_forward(Xs, W, b, "tanh"),
-                 _engine.dense_forward(Xd, W, b, "tanh"), tol, atol=tol, what="forward")
+    assert_close(_kernels.dense_forward(Xs, W, b, "tanh"),
+                 _kernels.dense_forward(Xd, W, b, "tanh"), tol, atol=tol, what="forward")
     dout = rng.standard_normal((3, 3)).astype(dtype)
-    _, dW_s, db_s = _engine.dense_backward(dout, Xs, W)
-    _, dW_d, db_d = _engine.dense_backward(dout, Xd, W)
+    _, dW_s, db_s = _kernels.dense_backward(dout, Xs, W)
+    _, dW_d, db_d = _kernels.dense_backward(dout, Xd, W)
     assert_close(dW_s, dW_d, tol, atol=tol, what="dW")
     assert_close(db_s, db_d, tol, atol=tol, what="db")
 
@@ -275,9 +275,9 @@ def test_dense_layer_shapes(gemm, dtype):
         i64, w64, d64 = (a.astype(np.float64) for a in (inp, W, dout))
         ref = i64 @ w64 + b
         scale = np.abs(i64) @ np.abs(w64) + np.abs(b)  # bounds the rounding error
-        out = _engine.dense_forward(inp, W, b, "identity", **kw)
+        out = _kernels.dense_forward(inp, W, b, "identity", **kw)
         assert_close(out, ref, 0, atol=tol * scale.max(), what=f"forward {what}")
-        dinp, dW, db = _engine.dense_backward(dout, inp, W, **kw)
+        dinp, dW, db = _kernels.dense_backward(dout, inp, W, **kw)
         assert_close(dW, i64.T @ d64, 0, atol=tol * (np.abs(i64.T) @ np.abs(d64)).max(),
                      what=f"dW {what}")
         assert_close(db, d64.sum(0), 0, atol=tol * np.abs(d64).sum(0).max(), what=f"db {what}")
@@ -300,7 +300,7 @@ def test_dense_forward_fused_epilogue(dtype, act):
         b = rng.standard_normal(OUT).astype(dtype)
         z = inp.astype(np.float64) @ W.astype(np.float64) + b
         expected = activation(act, z, 0.1)
-        out = _engine.dense_forward(inp, W, b, act, leaky_relu_slope=0.1, gemm="own")
+        out = _kernels.dense_forward(inp, W, b, act, leaky_relu_slope=0.1, gemm="own")
         nan_rows = np.isnan(z).any(axis=1)
         assert np.isnan(out[nan_rows]).all(), f"{act} {(B, IN, OUT)}: NaN lost"
         finite = ~nan_rows
@@ -312,7 +312,7 @@ def test_dense_forward_fused_epilogue(dtype, act):
 @pytest.mark.parametrize("gemm", GEMM_IDS)
 def test_dense_backward_zero_rows(gemm):
     W = np.ones((3, 2))
-    dinp, dW, db = _engine.dense_backward(np.zeros((0, 2)), np.zeros((0, 3)), W,
+    dinp, dW, db = _kernels.dense_backward(np.zeros((0, 2)), np.zeros((0, 3)), W,
                                           **GEMM_PATHS[gemm])
     assert dinp.shape == (0, 3)
     np.testing.assert_array_equal(dW, np.zeros((3, 2)))
@@ -555,7 +555,7 @@ def test_exp_accuracy_over_the_whole_range(dtype):
     rng = np.random.default_rng(30)
     x = np.concatenate([rng.uniform(-1.05 * top - 20, 1.02 * top, 100_000),
                         rng.uniform(-3, 3, 50_000)]).astype(dtype)
-    out = _engine.bias_activation(x[None, :].copy(), None, "exp")[0]
+    out = _kernels.bias_activation(x[None, :].copy(), None, "exp")[0]
     exact = np.exp(x.astype(np.longdouble))
     with np.errstate(over="ignore"):
         rounded = exact.astype(dtype)
@@ -567,7 +567,7 @@ def test_exp_accuracy_over_the_whole_range(dtype):
     assert step.max() <= 1, f"subnormal results off by {float(step.max()):.2f} steps"
     assert np.all(out[~np.isfinite(rounded)] == np.inf)
     specials = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0], dtype)
-    got = _engine.bias_activation(specials[None, :].copy(), None, "exp")[0]
+    got = _kernels.bias_activation(specials[None, :].copy(), None, "exp")[0]
     np.testing.assert_array_equal(got, [np.inf, 0.0, np.nan, 1.0, 1.0])
 
 
@@ -579,12 +579,12 @@ def test_tanh_accuracy(dtype):
     x = np.concatenate([rng.uniform(-25, 25, 50_000), rng.uniform(-1, 1, 50_000),
                         10.0 ** rng.uniform(-30, -3, 20_000) * rng.choice([-1, 1], 20_000)])
     x = x.astype(dtype)
-    out = _engine.bias_activation(x[None, :].copy(), None, "tanh")[0]
+    out = _kernels.bias_activation(x[None, :].copy(), None, "tanh")[0]
     exact = np.tanh(x.astype(np.longdouble))
     ulps = np.abs(out - exact) / np.spacing(np.abs(exact.astype(dtype))).astype(np.longdouble)
     assert ulps.max() <= 3, f"max error {float(ulps.max()):.2f} ulp at x={x[np.argmax(ulps)]!r}"
     specials = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0], dtype)
-    got = _engine.bias_activation(specials[None, :].copy(), None, "tanh")[0]
+    got = _kernels.bias_activation(specials[None, :].copy(), None, "tanh")[0]
     np.testing.assert_array_equal(got, [1.0, -1.0, np.nan, 0.0, -0.0])
     assert np.signbit(got[-1])
 
@@ -639,7 +639,7 @@ def test_new_activation_accuracy(dtype, act):
     -1.4e-17 at z = -7.4, hundreds of ulp at z = -3 where kappa is 10.
     The specials are kept."""
     z = new_activation_points(dtype, 32)
-    out = _engine.bias_activation(z[None, :].copy(), None, act)[0]
+    out = _kernels.bias_activation(z[None, :].copy(), None, act)[0]
     exact, slope = exact_new_activation(act, z)
     rounded = exact.astype(dtype)
     normal = np.abs(rounded) >= np.finfo(dtype).tiny
@@ -658,10 +658,10 @@ def test_new_activation_accuracy(dtype, act):
     tiny = ~normal
     assert np.all(np.abs(out[tiny] - exact[tiny]) <= 4 * np.finfo(dtype).tiny)
     specials = np.array([np.inf, np.nan, 0.0, -0.0], dtype)
-    got = _engine.bias_activation(specials[None, :].copy(), None, act)[0]
+    got = _kernels.bias_activation(specials[None, :].copy(), None, act)[0]
     np.testing.assert_array_equal(got, [np.inf, np.nan, 0.0, 0.0])
     if act == "elu":
-        got = _engine.bias_activation(np.array([[-np.inf, -1e30]], dtype), None, act)
+        got = _kernels.bias_activation(np.array([[-np.inf, -1e30]], dtype), None, act)
         np.testing.assert_array_equal(got, [[-1.0, -1.0]])
 
 
@@ -673,9 +673,9 @@ def test_new_activation_derivatives(dtype, act):
     max(|act'(z)|, 1): the derivative from elu's output is a + 1, exact to
     eps absolutely, and gelu' / swish' have roots."""
     z = new_activation_points(dtype, 33)
-    saved = z if act in SLOPE_FROM_INPUT else _engine.bias_activation(z[None, :].copy(),
+    saved = z if act in SLOPE_FROM_INPUT else _kernels.bias_activation(z[None, :].copy(),
                                                                       None, act)[0]
-    out = _engine.activation_backward(np.ones_like(z), saved, act)
+    out = _kernels.activation_backward(np.ones_like(z), saved, act)
     _, exact = exact_new_activation(act, z)
     err = np.abs(out - exact) / np.maximum(np.abs(exact), 1)
     eps = np.finfo(dtype).eps
@@ -685,7 +685,7 @@ def test_new_activation_derivatives(dtype, act):
         f"{out[worst]!r} vs exact {float(exact[worst])!r}")
     # and the delta is multiplied in
     delta = np.linspace(-2, 2, z.size).astype(dtype)
-    got = _engine.activation_backward(delta.copy(), saved, act)
+    got = _kernels.activation_backward(delta.copy(), saved, act)
     np.testing.assert_array_equal(got, delta * out)
 
 
@@ -716,7 +716,7 @@ def test_batch_norm_forward(dtype, shape):
     x, gamma, beta, rm0, rv0 = bn_inputs(dtype, B, C, 40)
     x0 = x.copy()
     rm, rv = rm0.copy(), rv0.copy()
-    out, xhat, inv_std = _engine.batch_norm_forward(x, gamma, beta, eps, rm, rv, momentum)
+    out, xhat, inv_std = _kernels.batch_norm_forward(x, gamma, beta, eps, rm, rv, momentum)
     assert out is x, "must work in place and return x"
     assert xhat.shape == (B, C) and inv_std.shape == (C,)
     assert xhat.dtype == inv_std.dtype == dtype
@@ -746,7 +746,7 @@ def test_batch_norm_forward(dtype, shape):
         np.testing.assert_array_equal(out, np.broadcast_to(beta, (1, C)))
     # without running statistics: the same outputs
     x2 = x0.copy()
-    out2, xhat2, inv2 = _engine.batch_norm_forward(x2, gamma, beta, eps)
+    out2, xhat2, inv2 = _kernels.batch_norm_forward(x2, gamma, beta, eps)
     np.testing.assert_array_equal(out2, out)
     np.testing.assert_array_equal(xhat2, xhat)
     np.testing.assert_array_equal(inv2, inv_std)
@@ -757,7 +757,7 @@ def test_batch_norm_momentum_extremes(momentum):
     """momentum 0 keeps the running statistics, 1 replaces them by the batch's."""
     x, gamma, beta, rm0, rv0 = bn_inputs(np.float64, 9, 4, 41)
     rm, rv = rm0.copy(), rv0.copy()
-    _engine.batch_norm_forward(x.copy(), gamma, beta, 1e-5, rm, rv, momentum)
+    _kernels.batch_norm_forward(x.copy(), gamma, beta, 1e-5, rm, rv, momentum)
     if momentum == 0:
         np.testing.assert_array_equal(rm, rm0)
         np.testing.assert_array_equal(rv, rv0)
@@ -774,7 +774,7 @@ def test_batch_norm_forward_large_offset(dtype):
     rng = np.random.default_rng(42)
     x = (1000 + rng.standard_normal((200, 3))).astype(dtype)
     var = x.astype(np.float64).var(axis=0)
-    _, xhat, inv_std = _engine.batch_norm_forward(x.copy(), np.ones(3, dtype),
+    _, xhat, inv_std = _kernels.batch_norm_forward(x.copy(), np.ones(3, dtype),
                                                   np.zeros(3, dtype), 1e-30)
     rel = np.abs(inv_std.astype(np.float64) ** -2 - var) / var
     bound = {np.float32: 1e-4, np.float64: 1e-12}[dtype]
@@ -787,11 +787,11 @@ def test_batch_norm_forward_large_offset(dtype):
 def test_batch_norm_backward(dtype, shape):
     B, C = shape
     x, gamma, beta, _, _ = bn_inputs(dtype, B, C, 43)
-    _, xhat, inv_std = _engine.batch_norm_forward(x.copy(), gamma, beta, 1e-3)
+    _, xhat, inv_std = _kernels.batch_norm_forward(x.copy(), gamma, beta, 1e-3)
     rng = np.random.default_rng(44)
     delta = rng.standard_normal((B, C)).astype(dtype)
     d = delta.copy()
-    dx, dgamma, dbeta = _engine.batch_norm_backward(d, xhat, inv_std, gamma)
+    dx, dgamma, dbeta = _kernels.batch_norm_backward(d, xhat, inv_std, gamma)
     assert dx is d, "delta is overwritten with d loss / d x"
     assert dgamma.dtype == dbeta.dtype == dtype
     f64 = [a.astype(np.float64) for a in (delta, xhat, inv_std, gamma)]
@@ -817,12 +817,12 @@ def test_batch_norm_backward_is_the_forward_derivative():
     eps = 1e-3
 
     def f(values):
-        out = _engine.batch_norm_forward(values["x"].copy(), values["gamma"], values["beta"],
+        out = _kernels.batch_norm_forward(values["x"].copy(), values["gamma"], values["beta"],
                                          eps)[0]
         return float(np.sum(w * out))
 
-    _, xhat, inv_std = _engine.batch_norm_forward(x.copy(), gamma, beta, eps)
-    dx, dgamma, dbeta = _engine.batch_norm_backward(w.copy(), xhat, inv_std, gamma)
+    _, xhat, inv_std = _kernels.batch_norm_forward(x.copy(), gamma, beta, eps)
+    dx, dgamma, dbeta = _kernels.batch_norm_backward(w.copy(), xhat, inv_std, gamma)
     base = {"x": x, "gamma": gamma, "beta": beta}
     h = 1e-6
     for name, analytic in (("x", dx), ("gamma", dgamma), ("beta", dbeta)):
@@ -844,14 +844,14 @@ RATES = [0.0, 0.1, 0.25, 0.5, 0.9, 0.999, 3 / 2**24, 1e-9]
 
 
 def test_dropout_keep_matches_numpy_hash():
-    """_engine.dropout_keep against the mask reimplemented in NumPy from the
+    """_kernels.dropout_keep against the mask reimplemented in NumPy from the
     hash's definition (csrc/engine.h): seeds and sample indices beyond 32
     bits (the hash takes both halves), every unit of a few layers."""
     units = np.arange(70)
     for seed in SEEDS:
         for rate in RATES:
             expected = dropout_mask(seed, SAMPLES, units, rate)
-            got = np.array([[_engine.dropout_keep(seed, s, u, rate) for u in units]
+            got = np.array([[_kernels.dropout_keep(seed, s, u, rate) for u in units]
                             for s in SAMPLES])
             assert got.dtype == bool
             mismatch = np.argwhere(got != expected)
@@ -870,19 +870,19 @@ def test_dropout_threshold_boundaries():
     lo, hi = 0, 2**24
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _engine.dropout_keep(seed, sample, unit, mid / 2**24):
+        if _kernels.dropout_keep(seed, sample, unit, mid / 2**24):
             lo = mid
         else:
             hi = mid
     # kept at threshold lo, dropped at lo + 1: the hash's top bits are lo
-    assert _engine.dropout_keep(seed, sample, unit, lo / 2**24)
-    assert not _engine.dropout_keep(seed, sample, unit, (lo + 1) / 2**24)
+    assert _kernels.dropout_keep(seed, sample, unit, lo / 2**24)
+    assert not _kernels.dropout_keep(seed, sample, unit, (lo + 1) / 2**24)
     assert dropout_threshold((lo + 1) / 2**24) == lo + 1
     assert not dropout_mask(seed, [sample], [unit], (lo + 1) / 2**24)[0, 0]
     assert dropout_mask(seed, [sample], [unit], lo / 2**24)[0, 0]
     # rates rounding to the same threshold decide alike
-    assert not _engine.dropout_keep(seed, sample, unit, (lo + 0.5) / 2**24)
-    assert _engine.dropout_keep(seed, sample, unit, (lo + 0.49) / 2**24)
+    assert not _kernels.dropout_keep(seed, sample, unit, (lo + 0.5) / 2**24)
+    assert _kernels.dropout_keep(seed, sample, unit, (lo + 0.49) / 2**24)
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.1, 0.5, 0.9])
@@ -896,7 +896,7 @@ def test_dropout_kernel_matches_numpy_mask(dtype, rate):
     x[5, :] = np.inf
     rows = rng.choice(2**40, 23).astype(np.int64)
     for seed, offset in ((3, 0), (2**64 - 1, 17), (2**33, 5)):
-        out = _engine.dropout(x, rows, offset, seed, rate)
+        out = _kernels.dropout(x, rows, offset, seed, rate)
         assert out is not x and out.dtype == dtype
         keep = dropout_mask(seed, rows, offset + np.arange(11), rate)
         expected = apply_dropout(x, keep, rate)
@@ -914,7 +914,7 @@ def test_dropout_mask_statistics():
     rows = np.arange(n_rows, dtype=np.int64)
     ones = np.ones((n_rows, n_units))
     for rate in (0.05, 0.2, 0.5, 0.8, 0.95):
-        keep = _engine.dropout(ones, rows, 0, 2024, rate) != 0
+        keep = _kernels.dropout(ones, rows, 0, 2024, rate) != 0
         p = 1 - rate
         n = keep.size
         assert abs(keep.mean() - p) < 5 * np.sqrt(p * rate / n), (rate, keep.mean())
@@ -935,7 +935,7 @@ def test_dropout_masks_differ():
     units = np.arange(256)
     base_rows = np.arange(400)
     base = dropout_mask(7, base_rows, units, rate)
-    engine_base = _engine.dropout(np.ones((400, 256)), base_rows, 0, 7, rate) != 0
+    engine_base = _kernels.dropout(np.ones((400, 256)), base_rows, 0, 7, rate) != 0
     np.testing.assert_array_equal(engine_base, base)
     others = {
         "seed + 1": dropout_mask(8, base_rows, units, rate),
@@ -959,13 +959,13 @@ def test_dropout_kernel_independent_of_batching(dtype):
     rng = np.random.default_rng(51)
     x = rng.standard_normal((40, 9)).astype(dtype)
     rows = rng.permutation(1000)[:40].astype(np.int64)
-    whole = _engine.dropout(x, rows, 4, 99, 0.3)
+    whole = _kernels.dropout(x, rows, 4, 99, 0.3)
     perm = rng.permutation(40)
-    np.testing.assert_array_equal(_engine.dropout(x[perm], rows[perm], 4, 99, 0.3),
+    np.testing.assert_array_equal(_kernels.dropout(x[perm], rows[perm], 4, 99, 0.3),
                                   whole[perm])
-    parts = [_engine.dropout(x[a:b], rows[a:b], 4, 99, 0.3)
+    parts = [_kernels.dropout(x[a:b], rows[a:b], 4, 99, 0.3)
              for a, b in ((0, 1), (1, 14), (14, 40))]
     np.testing.assert_array_equal(np.concatenate(parts), whole)
-    right = _engine.dropout(np.ascontiguousarray(x[:, 3:]), rows, 7, 99, 0.3)
+    right = _kernels.dropout(np.ascontiguousarray(x[:, 3:]), rows, 7, 99, 0.3)
     np.testing.assert_array_equal(right, whole[:, 3:])
     assert (whole == 0).any() and (whole != 0).any()

@@ -16,9 +16,6 @@ test_properties.py.
 import json
 import pickle
 import re
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 import warnings
@@ -33,6 +30,11 @@ from sklearn.utils.validation import check_is_fitted
 
 import fastmlp
 import fastmlp._multilayer_perceptron as fm_module
+import fastmlp._checks
+import fastmlp._parameters as fm_parameters
+import fastmlp._training
+import fastmlp._resources as fm_resources
+from conftest import assert_same_model, run_python
 from fastmlp import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -51,23 +53,9 @@ Y_REG = X @ _rng.randn(5) + _rng.randn(40)
 SW = _rng.uniform(0.5, 2.0, 40)
 
 
-def run_python(code, timeout=120):
-    """Run code in a fresh interpreter; (returncode, stdout, stderr)."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=timeout)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 def results(out):
     """The `key value...` lines a subprocess printed, as a dict of strings."""
     return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
-
-
-def assert_same_model(a, b, rtol=0.0):
-    assert len(a.coefs_) == len(b.coefs_)
-    for x, y in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
-        assert x.dtype == y.dtype and x.shape == y.shape
-        np.testing.assert_allclose(x, y, rtol=rtol, atol=0 if rtol == 0 else 1e-14)
 
 
 def snapshot(est):
@@ -99,18 +87,27 @@ def assert_unchanged(est, before):
 
 class _NoEngine:
     def __getattr__(self, name):
-        if name.isupper():  # a constant (HIDDEN_ACTIVATIONS): data, not engine work
+        # constants (HIDDEN_ACTIVATIONS) and the parameter layout describe the
+        # network: data, not engine work
+        if name.isupper() or name == "parameter_layout":
             return getattr(fm_module_engine, name)
         raise AssertionError(f"the engine ({name}) was reached before the input was rejected")
 
 
 fm_module_engine = fm_module._engine
+# the estimators' modules that call the engine
+_ENGINE_USERS = [fm_module, fm_parameters, fm_resources, fastmlp._checks, fastmlp._training]
+
+
+def _block_engine(monkeypatch):
+    for module in _ENGINE_USERS:
+        monkeypatch.setattr(module, "_engine", _NoEngine())
 
 
 @pytest.fixture
 def no_engine(monkeypatch):
     """Makes any use of the C engine by the estimators fail the test."""
-    monkeypatch.setattr(fm_module, "_engine", _NoEngine())
+    _block_engine(monkeypatch)
 
 
 def _fit(name, X, y, fit_kw=None, **params):
@@ -211,7 +208,7 @@ def test_bad_input_after_fit_raises_like_sklearn(case, method, monkeypatch):
     bad = BAD_PREDICT[case]
     models = {"sk": sk_nn.MLPClassifier(**SMALL).fit(X, Y_CLF),
               "fm": MLPClassifier(**SMALL).fit(X, Y_CLF)}
-    monkeypatch.setattr(fm_module, "_engine", _NoEngine())
+    _block_engine(monkeypatch)
 
     def call(est):
         if method in ("score", "partial_fit"):
@@ -288,7 +285,7 @@ def test_memory_check_against_the_machine(monkeypatch):
     """The MemoryError comes from comparing a lower bound of the fit's memory
     with the machine's (here: pretended) memory, before any allocation; the
     estimator is left untouched.  L-BFGS counts its chunked rows."""
-    monkeypatch.setattr(fm_module, "_memory_limit", lambda: 256 * 2**20)
+    monkeypatch.setattr(fm_resources, "memory_limit", lambda: 256 * 2**20)
     reg = MLPRegressor(**SMALL).fit(X, Y_REG)
     before = snapshot(reg)
     # 14M parameters with their gradient and an optimizer moment: 336 MB, and
@@ -299,7 +296,7 @@ def test_memory_check_against_the_machine(monkeypatch):
                        r"machine's 0.2 GiB of memory"):
         reg.fit(X, Y_REG)
     assert_unchanged(reg, before)
-    check = fm_module._check_network_size
+    check = fm_resources.check_network_size
     # 0.7M parameters (22 MB); a batch of 200 rows of 100 001 activations and
     # deltas: 320 MB
     with pytest.raises(MemoryError):
@@ -879,7 +876,7 @@ def test_repeated_fits_do_not_leak_memory():
 
 @pytest.mark.parametrize(
     "saved",
-    [fm_module.PICKLE_FORMAT_VERSION - 1, fm_module.PICKLE_FORMAT_VERSION + 1, None],
+    [fm_parameters.PICKLE_FORMAT_VERSION - 1, fm_parameters.PICKLE_FORMAT_VERSION + 1, None],
     ids=["older", "newer", "unversioned"],
 )
 def test_pickle_from_an_incompatible_version_raises(saved, monkeypatch):
@@ -895,13 +892,13 @@ def test_pickle_from_an_incompatible_version_raises(saved, monkeypatch):
 
             m.setattr(fm_module.BaseMultilayerPerceptron, "__getstate__", unversioned)
         else:
-            m.setattr(fm_module, "PICKLE_FORMAT_VERSION", saved)
+            m.setattr(fm_parameters, "PICKLE_FORMAT_VERSION", saved)
             m.setattr(fastmlp, "__version__", f"9.{saved}.0")
         blob = pickle.dumps(clf)
     with pytest.raises(ValueError) as exc:
         pickle.loads(blob)
     msg = str(exc.value)
-    current = fm_module.PICKLE_FORMAT_VERSION
+    current = fm_parameters.PICKLE_FORMAT_VERSION
     assert f"this is fastmlp {fastmlp.__version__}" in msg
     assert f"reads pickle format {current} only" in msg
     if saved is None:
@@ -913,7 +910,7 @@ def test_pickle_from_an_incompatible_version_raises(saved, monkeypatch):
 
 def test_pickle_records_both_versions():
     state = MLPRegressor(**SMALL).fit(X, Y_REG).__getstate__()
-    assert state["_fastmlp_pickle_version"] == fm_module.PICKLE_FORMAT_VERSION
+    assert state["_fastmlp_pickle_version"] == fm_parameters.PICKLE_FORMAT_VERSION
     assert state["_fastmlp_version"] == fastmlp.__version__
     restored = pickle.loads(pickle.dumps(MLPRegressor(**SMALL).fit(X, Y_REG)))
     assert not hasattr(restored, "_fastmlp_version")

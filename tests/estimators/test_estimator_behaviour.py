@@ -26,7 +26,8 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import fastmlp._multilayer_perceptron as fm_module
+import fastmlp._training as fm_training
+from conftest import assert_same_model
 from fastmlp import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -57,9 +58,7 @@ X_REG, Y_REG = _regression()
 
 
 def _models_equal(a, b, rtol=1e-12):
-    assert len(a.coefs_) == len(b.coefs_)
-    for x, y in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
-        np.testing.assert_allclose(x, y, rtol=rtol, atol=1e-14)
+    assert_same_model(a, b, rtol=rtol)
 
 
 # ---------------------------------------------------------------------------
@@ -233,14 +232,14 @@ def test_warm_start_requires_same_classes():
 def recorded_splits(monkeypatch):
     """Records the arguments and results of the early-stopping split."""
     calls = []
-    original = fm_module.train_test_split
+    original = fm_training.train_test_split
 
     def recording(*arrays, **kwargs):
         result = original(*arrays, **kwargs)
         calls.append((kwargs, result))
         return result
 
-    monkeypatch.setattr(fm_module, "train_test_split", recording)
+    monkeypatch.setattr(fm_training, "train_test_split", recording)
     return calls
 
 

@@ -13,7 +13,10 @@ from sklearn.datasets import make_classification
 from threadpoolctl import threadpool_limits
 
 from fastmlp import MLPClassifier, _engine
-from fastmlp import _multilayer_perceptron as mlp
+from fastmlp import _multilayer_perceptron, _resources
+
+from _engine_ref import _kernels
+from conftest import assert_same_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -69,16 +72,16 @@ def test_invalid_thread_counts(n_threads):
 
 def test_engine_threads_follow_the_blas_limit():
     with threadpool_limits(1):
-        assert mlp._engine_threads() == 1
+        assert _resources.engine_threads() == 1
         X, y = make_classification(n_samples=60, random_state=0)
         clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2).fit(X, y)
         assert clf._network().n_threads == 1
     with threadpool_limits(3):
-        assert mlp._engine_threads() == 3
+        assert _resources.engine_threads() == 3
 
 
 def _fit(n_threads, monkeypatch, X, y, dtype):
-    monkeypatch.setattr(mlp, "_engine_threads", lambda: n_threads)
+    monkeypatch.setattr(_multilayer_perceptron, "engine_threads", lambda: n_threads)
     clf = MLPClassifier(hidden_layer_sizes=(300, 200), batch_size=256, max_iter=2,
                         random_state=0)
     clf.fit(X.astype(dtype), y)
@@ -95,7 +98,7 @@ def test_fits_on_1_2_and_3_threads_are_identical(monkeypatch, dtype):
     one = _fit(1, monkeypatch, X, y, dtype)
     for n_threads in (2, 3):
         other = _fit(n_threads, monkeypatch, X, y, dtype)
-        np.testing.assert_array_equal(other.coefs_[0], one.coefs_[0])
+        assert_same_model(other, one)
         np.testing.assert_array_equal(other.predict_proba(X), one.predict_proba(X))
 
 
@@ -103,13 +106,13 @@ def test_concurrent_fits_share_the_workers_safely(monkeypatch):
     """Fits in several Python threads at once: one uses the workers, the
     others run their parts themselves; each gets the model it gets alone."""
     X, y = make_classification(n_samples=1200, n_features=100, random_state=1)
-    monkeypatch.setattr(mlp, "_engine_threads", lambda: 2)
+    monkeypatch.setattr(_multilayer_perceptron, "engine_threads", lambda: 2)
     params = dict(hidden_layer_sizes=(256, 128), batch_size=256, max_iter=2)
-    alone = [MLPClassifier(random_state=s, **params).fit(X, y)._params for s in range(4)]
+    alone = [MLPClassifier(random_state=s, **params).fit(X, y) for s in range(4)]
     results = [None] * 4
 
     def work(seed):
-        results[seed] = MLPClassifier(random_state=seed, **params).fit(X, y)._params
+        results[seed] = MLPClassifier(random_state=seed, **params).fit(X, y)
 
     threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
     for t in threads:
@@ -117,7 +120,7 @@ def test_concurrent_fits_share_the_workers_safely(monkeypatch):
     for t in threads:
         t.join()
     for got, ref in zip(results, alone):
-        np.testing.assert_array_equal(got, ref)
+        assert_same_model(got, ref)
 
 
 def test_a_forked_child_can_train():

@@ -3,7 +3,7 @@
 schedules, early_stopping_metric, restore_best_weights, callbacks, the
 progress bar and fastmlp.plot_loss_curve.
 
-Their defaults are scikit-learn's behaviour: tests/test_parity.py checks it,
+Their defaults are scikit-learn's behaviour: test_parity.py checks it,
 unchanged.  Here each extra is checked against its documented definition
 and for the effect it exists for (measured, with a margin).
 """
@@ -23,7 +23,8 @@ from sklearn.metrics import log_loss, mean_squared_error, recall_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
-import fastmlp._multilayer_perceptron as fm_module
+from fastmlp._losses import output_loss
+from fastmlp._training import STOCHASTIC_SOLVERS
 from fastmlp import MLPClassifier, MLPRegressor, _engine, plot_loss_curve
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -33,7 +34,7 @@ X_DIG = _digits.data / 16
 Y_DIG = _digits.target
 # a smaller set for the many short fits
 X_SMALL, Y_SMALL = X_DIG[:300], Y_DIG[:300]
-STOCHASTIC = list(fm_module._STOCHASTIC_SOLVERS)
+STOCHASTIC = list(STOCHASTIC_SOLVERS)
 
 
 def _params(est):
@@ -526,7 +527,7 @@ def test_validation_loss_is_the_training_loss_without_penalty(target):
                             random_state=0).fit(X, y)
         Y_model = est._label_binarizer.transform(y)
     output = est._forward_pass_fast(X)
-    loss = est._output_loss(output, Y_model, sample_weight)
+    loss = output_loss(est.out_activation_, output, Y_model, sample_weight)
     assert loss == pytest.approx(_engine_data_loss(est, X, Y_model, sample_weight),
                                  rel=1e-10)
     if target in ("multiclass", "binary"):

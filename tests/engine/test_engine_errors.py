@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from _engine_ref import _engine
+from _engine_ref import _engine, _kernels
+from conftest import run_python
 
 F, H, O, N = 3, 4, 2, 6
 
@@ -260,32 +261,32 @@ def test_optimizer_rejects():
 def test_kernel_twins_reject():
     x = np.zeros((3, 2))
     with pytest.raises(ValueError):
-        _engine.bias_activation(x, None, "sigmoid")
+        _kernels.bias_activation(x, None, "sigmoid")
     with pytest.raises(ValueError):
-        _engine.bias_activation(x, np.zeros(3), "relu")
+        _kernels.bias_activation(x, np.zeros(3), "relu")
     with pytest.raises(ValueError):
-        _engine.bias_activation(x, np.zeros(2, np.float32), "relu")
+        _kernels.bias_activation(x, np.zeros(2, np.float32), "relu")
     with pytest.raises(ValueError):
-        _engine.bias_activation(x.astype(int), None, "relu")
+        _kernels.bias_activation(x.astype(int), None, "relu")
     with pytest.raises(ValueError):
-        _engine.activation_backward(x, x, "softmax")
+        _kernels.activation_backward(x, x, "softmax")
     with pytest.raises(ValueError):
-        _engine.activation_backward(x, np.zeros((2, 3)), "relu")
+        _kernels.activation_backward(x, np.zeros((2, 3)), "relu")
     with pytest.raises(ValueError):
-        _engine.loss_delta(x, x, "hinge")
+        _kernels.loss_delta(x, x, "hinge")
     with pytest.raises(ValueError):
-        _engine.loss_delta(x, np.zeros((3, 3)), "squared_error")
+        _kernels.loss_delta(x, np.zeros((3, 3)), "squared_error")
     with pytest.raises(ValueError):
-        _engine.loss_delta(x, x, "squared_error", np.ones(2))
+        _kernels.loss_delta(x, x, "squared_error", np.ones(2))
     w, b = np.zeros((2, 4)), np.zeros(4)
     with pytest.raises(ValueError):
-        _engine.dense_forward(x.astype(np.float32), w, b, "relu")
+        _kernels.dense_forward(x.astype(np.float32), w, b, "relu")
     with pytest.raises(ValueError):
-        _engine.dense_forward(np.zeros((3, 3)), w, b, "relu")
+        _kernels.dense_forward(np.zeros((3, 3)), w, b, "relu")
     with pytest.raises(ValueError):
-        _engine.dense_forward(x, w, np.zeros(3), "relu")
+        _kernels.dense_forward(x, w, np.zeros(3), "relu")
     with pytest.raises(ValueError):
-        _engine.dense_backward(np.zeros((3, 3)), x, w)
+        _kernels.dense_backward(np.zeros((3, 3)), x, w)
 
 
 def test_edge_arguments_rejected(case):
@@ -305,7 +306,7 @@ def test_edge_arguments_rejected(case):
     with pytest.raises(ValueError, match="data_loss_scale"):
         _engine.Network([F, H, O], ["relu"], "squared_error", data_loss_scale=float("nan"))
     with pytest.raises(ValueError, match="slope"):
-        _engine.bias_activation(np.zeros((2, 2)), None, "leaky_relu", leaky_relu_slope=-1)
+        _kernels.bias_activation(np.zeros((2, 2)), None, "leaky_relu", leaky_relu_slope=-1)
 
 
 # ---- the regularizers' settings ----
@@ -443,9 +444,9 @@ def test_bad_dropout_seed_rejected(bn_case, seed):
         _engine.loss_grad(bn_case["net"], bn_case["params"], bn_case["X"], bn_case["y"],
                           dropout_seed=seed)
     with pytest.raises(ValueError, match="dropout_seed"):
-        _engine.dropout(np.ones((2, 2)), np.arange(2, dtype=np.int64), 0, seed, 0.5)
+        _kernels.dropout(np.ones((2, 2)), np.arange(2, dtype=np.int64), 0, seed, 0.5)
     with pytest.raises(ValueError, match="dropout_seed"):
-        _engine.dropout_keep(seed, 0, 0, 0.5)
+        _kernels.dropout_keep(seed, 0, 0, 0.5)
 
 
 def test_valid_seeds_accepted(bn_case):
@@ -476,48 +477,48 @@ def test_regularizer_kernel_twins_reject():
     x = np.ones((3, 2))
     g, b = np.ones(2), np.zeros(2)
     bad_forward = [
-        (lambda: _engine.batch_norm_forward(np.ones(3), g, b), "x"),
-        (lambda: _engine.batch_norm_forward(x.astype(int), g, b), "x"),
-        (lambda: _engine.batch_norm_forward(np.ones((0, 2)), g, b), "at least one row"),
-        (lambda: _engine.batch_norm_forward(np.ones((3, 0)), np.ones(0), np.ones(0)),
+        (lambda: _kernels.batch_norm_forward(np.ones(3), g, b), "x"),
+        (lambda: _kernels.batch_norm_forward(x.astype(int), g, b), "x"),
+        (lambda: _kernels.batch_norm_forward(np.ones((0, 2)), g, b), "at least one row"),
+        (lambda: _kernels.batch_norm_forward(np.ones((3, 0)), np.ones(0), np.ones(0)),
          "at least one row"),
-        (lambda: _engine.batch_norm_forward(readonly(x), g, b), "x"),
-        (lambda: _engine.batch_norm_forward(np.ones((3, 4))[:, ::2], g, b), "x"),
-        (lambda: _engine.batch_norm_forward(x.copy(), np.ones(3), b), "gamma"),
-        (lambda: _engine.batch_norm_forward(x.copy(), g, np.zeros(2, np.float32)), "beta"),
-        (lambda: _engine.batch_norm_forward(x.copy(), g, b, running_mean=np.zeros(2)),
+        (lambda: _kernels.batch_norm_forward(readonly(x), g, b), "x"),
+        (lambda: _kernels.batch_norm_forward(np.ones((3, 4))[:, ::2], g, b), "x"),
+        (lambda: _kernels.batch_norm_forward(x.copy(), np.ones(3), b), "gamma"),
+        (lambda: _kernels.batch_norm_forward(x.copy(), g, np.zeros(2, np.float32)), "beta"),
+        (lambda: _kernels.batch_norm_forward(x.copy(), g, b, running_mean=np.zeros(2)),
          "running_mean and running_var"),
-        (lambda: _engine.batch_norm_forward(x.copy(), g, b, 1e-5, np.zeros(2), np.zeros(3)),
+        (lambda: _kernels.batch_norm_forward(x.copy(), g, b, 1e-5, np.zeros(2), np.zeros(3)),
          "running_var"),
-        (lambda: _engine.batch_norm_forward(x.copy(), g, b, 1e-5, readonly(np.zeros(2)),
+        (lambda: _kernels.batch_norm_forward(x.copy(), g, b, 1e-5, readonly(np.zeros(2)),
                                             np.zeros(2)), "running_mean"),
-        (lambda: _engine.batch_norm_forward(x.copy(), g, b, eps=0.0), "eps"),
-        (lambda: _engine.batch_norm_forward(x.copy(), g, b, eps=NAN), "eps"),
-        (lambda: _engine.batch_norm_forward(x.copy(), g, b, momentum=1.5), "momentum"),
-        (lambda: _engine.batch_norm_forward(x.copy(), g, b, momentum=NAN), "momentum"),
+        (lambda: _kernels.batch_norm_forward(x.copy(), g, b, eps=0.0), "eps"),
+        (lambda: _kernels.batch_norm_forward(x.copy(), g, b, eps=NAN), "eps"),
+        (lambda: _kernels.batch_norm_forward(x.copy(), g, b, momentum=1.5), "momentum"),
+        (lambda: _kernels.batch_norm_forward(x.copy(), g, b, momentum=NAN), "momentum"),
     ]
     xhat, inv = np.zeros((3, 2)), np.ones(2)
     bad_backward = [
-        (lambda: _engine.batch_norm_backward(x.copy(), np.zeros((2, 2)), inv, g), "xhat"),
-        (lambda: _engine.batch_norm_backward(x.copy(), xhat, np.ones(3), g), "inv_std"),
-        (lambda: _engine.batch_norm_backward(x.copy(), xhat, inv, np.ones(1)), "gamma"),
-        (lambda: _engine.batch_norm_backward(x.copy(), xhat.astype(np.float32), inv, g),
+        (lambda: _kernels.batch_norm_backward(x.copy(), np.zeros((2, 2)), inv, g), "xhat"),
+        (lambda: _kernels.batch_norm_backward(x.copy(), xhat, np.ones(3), g), "inv_std"),
+        (lambda: _kernels.batch_norm_backward(x.copy(), xhat, inv, np.ones(1)), "gamma"),
+        (lambda: _kernels.batch_norm_backward(x.copy(), xhat.astype(np.float32), inv, g),
          "xhat"),
-        (lambda: _engine.batch_norm_backward(readonly(x), xhat, inv, g), "delta"),
+        (lambda: _kernels.batch_norm_backward(readonly(x), xhat, inv, g), "delta"),
     ]
     rows = np.arange(3, dtype=np.int64)
     bad_dropout = [
-        (lambda: _engine.dropout(x, rows[:2], 0, 1, 0.5), "rows"),
-        (lambda: _engine.dropout(x, rows.astype(np.int32), 0, 1, 0.5), "rows"),
-        (lambda: _engine.dropout(x, rows[None, :], 0, 1, 0.5), "rows"),
-        (lambda: _engine.dropout(np.ones(3), rows, 0, 1, 0.5), "x"),
-        (lambda: _engine.dropout(x.astype(int), rows, 0, 1, 0.5), "x"),
-        (lambda: _engine.dropout(x, rows, 0, 1, -0.1), "rate"),
-        (lambda: _engine.dropout(x, rows, 0, 1, 1.0), "rate"),
-        (lambda: _engine.dropout(x, rows, 0, 1, NAN), "rate"),
-        (lambda: _engine.dropout_keep(1, 0, 0, -0.1), "rate"),
-        (lambda: _engine.dropout_keep(1, 0, 0, 1.0), "rate"),
-        (lambda: _engine.dropout_keep(1, 0, 0, NAN), "rate"),
+        (lambda: _kernels.dropout(x, rows[:2], 0, 1, 0.5), "rows"),
+        (lambda: _kernels.dropout(x, rows.astype(np.int32), 0, 1, 0.5), "rows"),
+        (lambda: _kernels.dropout(x, rows[None, :], 0, 1, 0.5), "rows"),
+        (lambda: _kernels.dropout(np.ones(3), rows, 0, 1, 0.5), "x"),
+        (lambda: _kernels.dropout(x.astype(int), rows, 0, 1, 0.5), "x"),
+        (lambda: _kernels.dropout(x, rows, 0, 1, -0.1), "rate"),
+        (lambda: _kernels.dropout(x, rows, 0, 1, 1.0), "rate"),
+        (lambda: _kernels.dropout(x, rows, 0, 1, NAN), "rate"),
+        (lambda: _kernels.dropout_keep(1, 0, 0, -0.1), "rate"),
+        (lambda: _kernels.dropout_keep(1, 0, 0, 1.0), "rate"),
+        (lambda: _kernels.dropout_keep(1, 0, 0, NAN), "rate"),
     ]
     for call, match in bad_forward + bad_backward + bad_dropout:
         with pytest.raises(ValueError, match=match):
@@ -525,13 +526,6 @@ def test_regularizer_kernel_twins_reject():
 
 
 # ---- allocations ----
-
-def run_python(code, timeout=60, env=None):
-    """Run code in a fresh interpreter; (returncode, stdout, stderr)."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-    return proc.returncode, proc.stdout, proc.stderr
-
 
 HUGE_PRELUDE = """
     import numpy as np

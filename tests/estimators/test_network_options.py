@@ -18,6 +18,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 
 from _engine_ref import activation
+from conftest import assert_same_model, fitted_weights, running_statistics
 from fastmlp import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -210,8 +211,8 @@ def test_batch_norm_partial_fit_and_pickle_continue_identically(multiclass):
         resumed.partial_fit(X, y, classes=classes)
         if i == 2:
             resumed = pickle.loads(pickle.dumps(resumed))
-    np.testing.assert_array_equal(straight._params, resumed._params)
-    np.testing.assert_array_equal(straight._running_stats, resumed._running_stats)
+    np.testing.assert_array_equal(fitted_weights(straight), fitted_weights(resumed))
+    np.testing.assert_array_equal(running_statistics(straight), running_statistics(resumed))
     # the reloaded attributes still view the storage training updates
     assert resumed.batch_norm_means_[0].base is resumed._running_stats
     assert resumed.batch_norm_scales_[0].base is resumed._params
@@ -236,11 +237,11 @@ def test_batch_norm_cannot_change_on_warm_start(multiclass):
     X, y = multiclass
     clf = MLPClassifier(hidden_layer_sizes=(8,), batch_norm=True, warm_start=True,
                         max_iter=3, random_state=0).fit(X, y)
-    before = clf._params.copy()
+    before = fitted_weights(clf)
     clf.set_params(batch_norm=False)
     with pytest.raises(ValueError, match="fitted with batch_norm"):
         clf.fit(X, y)
-    np.testing.assert_array_equal(clf._params, before)
+    np.testing.assert_array_equal(fitted_weights(clf), before)
 
 
 def test_batch_norm_early_stopping_restores_best_running_statistics(multiclass):
@@ -378,17 +379,17 @@ def test_max_grad_norm_bounds_each_update(multiclass):
                         learning_rate_init=lr, batch_size=X.shape[0], max_grad_norm=max_norm,
                         random_state=0)
     clf.partial_fit(X, y, classes=np.unique(y))
-    before = clf._params.copy()
+    before = fitted_weights(clf)
     clf.partial_fit(X, y)
-    step = np.linalg.norm(clf._params - before)
+    step = np.linalg.norm(fitted_weights(clf) - before)
     assert step == pytest.approx(lr * max_norm, rel=1e-9)
     # and unclipped, the same step is longer
     free = MLPClassifier(hidden_layer_sizes=(10,), solver="sgd", momentum=0.0,
                          learning_rate_init=lr, batch_size=X.shape[0], random_state=0)
     free.partial_fit(X, y, classes=np.unique(y))
-    before = free._params.copy()
+    before = fitted_weights(free)
     free.partial_fit(X, y)
-    assert np.linalg.norm(free._params - before) > 10 * lr * max_norm
+    assert np.linalg.norm(fitted_weights(free) - before) > 10 * lr * max_norm
 
 
 def test_adamw_without_decay_is_adam(multiclass):
@@ -396,7 +397,7 @@ def test_adamw_without_decay_is_adam(multiclass):
     adam = MLPClassifier(solver="adam", max_iter=10, random_state=0).fit(X, y)
     adamw = MLPClassifier(solver="adamw", weight_decay=0.0, max_iter=10,
                           random_state=0).fit(X, y)
-    np.testing.assert_array_equal(adam._params, adamw._params)
+    assert_same_model(adam, adamw)
 
 
 def test_adamw_decays_weights_not_biases(multiclass):
@@ -425,7 +426,8 @@ def test_extras_keep_float32(multiclass):
     clf = MLPClassifier(hidden_layer_sizes=(8,), batch_norm=True, dropout=0.1,
                         activation="gelu", solver="adamw", l1=1e-3, max_grad_norm=1.0,
                         max_iter=5, random_state=0).fit(X.astype(np.float32), y)
-    assert clf._params.dtype == np.float32 and clf._running_stats.dtype == np.float32
+    assert fitted_weights(clf).dtype == np.float32
+    assert running_statistics(clf).dtype == np.float32
     assert clf.predict_proba(X.astype(np.float32)).dtype == np.float32
     np.testing.assert_allclose(clf.predict_proba(X.astype(np.float32)),
                                numpy_predict_proba(clf, X), rtol=1e-4, atol=1e-6)

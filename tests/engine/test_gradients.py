@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from conftest import max_rel_diff
 from _engine_ref import (ALL_HIDDEN_ACTIVATIONS, DTYPES, GEMM_IDS, GEMM_PATHS, LOSSES, _engine,
                          activation, init_batch_norm, loss_and_grad, loss_value, make_problem,
                          train_forward, unpack)
@@ -240,15 +241,10 @@ def check_against_reference(net, params, X, y, sw, dropout_seed):
     X64 = as64(X).toarray() if sp.issparse(X) else as64(X)
     ref_loss, ref_grad = loss_and_grad(net, as64(params), X64, as64(y), as64(sw),
                                        dropout_seed=dropout_seed)
-    err = max_rel(grad, ref_grad)
+    err = max_rel_diff(grad, ref_grad)
     assert err < REF_RTOL[dtype], f"gradient vs NumPy reference: max rel diff {err:.3e}"
     assert abs(loss - ref_loss) <= LOSS_RTOL[dtype] * abs(ref_loss), (loss, ref_loss)
     return err
-
-
-def max_rel(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
 def check_all(net, params, X, y, sw, dropout_seed=0):
@@ -299,7 +295,7 @@ def test_gradient_dropout(gemm, dtype, loss, rates):
     _, g = _engine.loss_grad(net, params, X, y, sw, dropout_seed=seed)
     _, g_plain = _engine.loss_grad(plain, params, X, y, sw)
     _, g_other = _engine.loss_grad(net, params, X, y, sw, dropout_seed=seed + 1)
-    assert max_rel(g, g_plain) > 1e-3 and max_rel(g, g_other) > 1e-3
+    assert max_rel_diff(g, g_plain) > 1e-3 and max_rel_diff(g, g_other) > 1e-3
 
 
 BN_FLAGS = [(True, False), (False, True), (True, True)]
@@ -352,5 +348,5 @@ def test_gradient_csr_with_batch_norm_and_dropout(dtype, loss, flags):
     loss_s, g_s = _engine.loss_grad(net, params, X, y, sw, dropout_seed=seed)
     loss_d, g_d = _engine.loss_grad(net, params, X.toarray(), y, sw, dropout_seed=seed)
     tol = 1e-12 if dtype is np.float64 else 1e-5
-    assert max_rel(g_s, g_d) < tol, f"CSR vs dense gradient: max rel diff {max_rel(g_s, g_d):.3e}"
+    assert max_rel_diff(g_s, g_d) < tol, f"CSR vs dense gradient: max rel diff {max_rel_diff(g_s, g_d):.3e}"
     assert abs(loss_s - loss_d) <= tol * abs(loss_d), f"loss {loss_s!r} vs {loss_d!r}"
