@@ -94,9 +94,10 @@ typedef struct {
      * timing both kernels on the running machine (fm_time_product).  The
      * engine never changes a plan, so one plan always gives the same bits. */
     const unsigned char *gemm_kernels;
-    /* Threads for the engine's own parallel pass, the optimizer's update of
-     * a long parameter vector (any count gives the same bits).  The bindings
-     * pass the BLAS's thread limit, so threadpoolctl's limits hold for both. */
+    /* Threads for the engine's own parallel work: the optimizer's update of
+     * a long parameter vector, and prediction's chunks of rows (any count
+     * gives the same bits).  The bindings pass the BLAS's thread limit, so
+     * threadpoolctl's limits hold for both. */
     int n_threads;
 
     /* ---- Regularizers beyond scikit-learn's (all off when zero / NULL) ---- */

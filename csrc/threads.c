@@ -1,5 +1,6 @@
-/* Worker threads for the engine's parallel pass (the optimizer's update of a
- * long parameter vector, optim.tmpl.h).  fm_parallel_run hands
+/* Worker threads for the engine's parallel work (the optimizer's update of a
+ * long parameter vector, optim.tmpl.h; prediction's chunks of rows,
+ * train.tmpl.h).  fm_parallel_run hands
  * out the chunks of a task one at a time, from a shared counter, to the
  * calling thread and to the workers: whoever is free takes the next one.  A
  * worker that wakes late (sleeping threads take up to milliseconds to wake

@@ -459,6 +459,44 @@ int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
     return status;
 }
 
+/* A group of prediction chunks shared by threads (fm_parallel_run): each
+ * chunk runs through every layer on whichever thread takes it, in a
+ * workspace of its own that it claims for the time it runs.  A row's output
+ * does not depend on the chunk or the thread that computes it. */
+typedef struct {
+    const fm_net *net;
+    const REAL *params;
+    const fm_input *x;
+    REAL *out;
+    int64_t first_chunk;
+    int max_rows;
+    SFX(workspace) *ws; /* n_ws workspaces, ws_busy[i] set while one is used */
+    int *ws_busy;
+    int n_ws;
+} SFX(predict_task);
+
+static void SFX(predict_chunk)(void *ctx, int part, int n_parts)
+{
+    const SFX(predict_task) *t = ctx;
+    (void)n_parts;
+    /* at most n_ws chunks run at once, so one workspace is always free */
+    int w = 0;
+    while (__atomic_exchange_n(&t->ws_busy[w], 1, __ATOMIC_ACQUIRE)) w = (w + 1) % t->n_ws;
+    const int64_t n_features = t->x->n_cols, n_outputs = t->net->layer_sizes[t->net->n_layers];
+    const int64_t start = (t->first_chunk + part) * t->max_rows;
+    const int n_rows =
+        (int)(t->x->n_rows - start < t->max_rows ? t->x->n_rows - start : t->max_rows);
+    const REAL *x_dense = (const REAL *)t->x->dense;
+    SFX(forward)(t->net, t->params, t->x, x_dense ? x_dense + start * n_features : NULL, NULL,
+                 start, n_rows, &t->ws[w], t->out + start * n_outputs, 0);
+    __atomic_store_n(&t->ws_busy[w], 0, __ATOMIC_RELEASE);
+}
+
+/* Threads (and workspaces) a prediction uses at most; chunks per thread
+ * handed out between two interrupt checks. */
+#define PREDICT_MAX_THREADS 64
+#define PREDICT_CHUNKS_PER_THREAD 2
+
 int SFX(fm_predict)(const fm_net *net, const REAL *params, const fm_input *x,
                     int chunk_rows, void *workspace, int64_t workspace_bytes, REAL *out,
                     fm_interrupt_fn interrupt, void *interrupt_ctx)
@@ -467,24 +505,49 @@ int SFX(fm_predict)(const fm_net *net, const REAL *params, const fm_input *x,
         !params || !out || fm_batch_norm_units(net) > 0)
         return FM_ERR_INVALID;
     const int64_t n_samples = x->n_rows;
-    const int64_t n_features = x->n_cols, n_outputs = net->layer_sizes[net->n_layers];
     const int max_rows = (int)(chunk_rows < n_samples ? chunk_rows : (n_samples ? n_samples : 1));
-    SFX(workspace) ws;
-    if (SFX(workspace_init)(&ws, net, x, max_rows, workspace, workspace_bytes) != FM_OK)
+    const int64_t n_chunks = (n_samples + max_rows - 1) / max_rows;
+    /* One workspace per thread that can take a chunk: the caller's first.
+     * Chunks go to several threads only when the engine's own kernel
+     * computes every product: a product planned for the BLAS runs on the
+     * BLAS's threads already, and two of them at once would fight for the
+     * cores. */
+    int n_ws = net->n_threads < PREDICT_MAX_THREADS ? net->n_threads : PREDICT_MAX_THREADS;
+    for (int l = x->csr_data ? 1 : 0; l < net->n_layers; l++)
+        if (fm_layer_kernel(net, l, FM_PRODUCT_FORWARD) != FM_GEMM_OWN) n_ws = 1;
+    if (n_ws > n_chunks) n_ws = n_chunks > 1 ? (int)n_chunks : 1;
+    if (n_ws < 1) n_ws = 1;
+    SFX(workspace) ws[PREDICT_MAX_THREADS];
+    int ws_busy[PREDICT_MAX_THREADS] = {0};
+    if (SFX(workspace_init)(&ws[0], net, x, max_rows, workspace, workspace_bytes) != FM_OK)
         return FM_ERR_NOMEM;
+    for (int w = 1; w < n_ws; w++)
+        if (SFX(workspace_init)(&ws[w], net, x, max_rows, NULL, 0) != FM_OK) {
+            n_ws = w; /* fewer threads: the same result */
+            break;
+        }
 
-    const REAL *x_dense = (const REAL *)x->dense;
+    SFX(predict_task) task = {net, params, x, out, 0, max_rows, ws, ws_busy, n_ws};
     double last_check = fm_monotonic_seconds();
     int status = FM_OK;
-    for (int64_t start = 0; start < n_samples; start += max_rows) {
-        const int n_rows = (int)(n_samples - start < max_rows ? n_samples - start : max_rows);
-        const REAL *xb = x_dense ? x_dense + start * n_features : NULL;
-        SFX(forward)(net, params, x, xb, NULL, start, n_rows, &ws, out + start * n_outputs, 0);
+    for (int64_t first = 0; first < n_chunks; first += (int64_t)n_ws * PREDICT_CHUNKS_PER_THREAD) {
+        const int64_t left = n_chunks - first;
+        const int parts = (int)(left < (int64_t)n_ws * PREDICT_CHUNKS_PER_THREAD
+                                    ? left
+                                    : (int64_t)n_ws * PREDICT_CHUNKS_PER_THREAD);
+        task.first_chunk = first;
+        if (n_ws > 1 && parts > 1)
+            fm_parallel_run(n_ws, parts, SFX(predict_chunk), &task);
+        else
+            for (int part = 0; part < parts; part++) SFX(predict_chunk)(&task, part, parts);
         if (interrupted(interrupt, interrupt_ctx, &last_check)) {
             status = FM_ERR_INTERRUPTED;
             break;
         }
     }
-    SFX(workspace_free)(&ws);
+    for (int w = 0; w < n_ws; w++) SFX(workspace_free)(&ws[w]);
     return status;
 }
+
+#undef PREDICT_MAX_THREADS
+#undef PREDICT_CHUNKS_PER_THREAD

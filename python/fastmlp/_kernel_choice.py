@@ -112,8 +112,9 @@ def machine_signature():
     engine's instruction set, and each BLAS with its version, core type and
     current thread count."""
     cpu, isa, libraries = _fixed_signature()
-    blas = "; ".join(f"{library} {c.num_threads} threads {os.path.basename(c.filepath)}"
-                     for library, c in zip(libraries, blas_controllers()))
+    # sorted: threadpoolctl lists the libraries in the order they were loaded
+    blas = "; ".join(sorted(f"{library} {c.num_threads} threads {os.path.basename(c.filepath)}"
+                            for library, c in zip(libraries, blas_controllers())))
     return f"{cpu} | engine {isa} | {blas}"
 
 
