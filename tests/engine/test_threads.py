@@ -64,6 +64,34 @@ def test_the_weights_boundary_is_kept_across_parts():
     np.testing.assert_array_equal(params[n_weights:], 1.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gemm", ["own", "blas", None])
+def test_prediction_chunks_on_threads_give_the_same_bits(dtype, gemm):
+    """Chunks of rows on several threads (each in a workspace of its own)
+    predict what one thread predicts, for any plan; and it is the network's
+    output."""
+    rng = np.random.default_rng(7)
+    sizes = (12, 30, 20, 4)
+    X = rng.standard_normal((1001, sizes[0])).astype(dtype)
+    outputs = {}
+    for n_threads in (1, 2, 3, 8):
+        net = _engine.Network(sizes, ["tanh", "relu"], "cross_entropy",
+                              n_threads=n_threads, gemm=gemm)
+        params = np.random.default_rng(0).standard_normal(net.n_params).astype(dtype)
+        outputs[n_threads] = _engine.predict(net, params, X, chunk_rows=50)
+    for n_threads in (2, 3, 8):
+        np.testing.assert_array_equal(outputs[n_threads], outputs[1])
+    coefs, intercepts, _, _ = _engine.parameter_layout(sizes)
+    a = X.astype(np.float64)
+    for i, ((start, stop, shape), (b0, b1)) in enumerate(zip(coefs, intercepts)):
+        z = a @ params[start:stop].reshape(shape) + params[b0:b1]
+        a = np.tanh(z) if i == 0 else np.maximum(z, 0) if i == 1 else z
+    expected = np.exp(a - a.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(outputs[1], expected, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("n_threads", [0, -1, 65, 1.5, True])
 def test_invalid_thread_counts(n_threads):
     with pytest.raises(ValueError, match="n_threads must be an integer"):
