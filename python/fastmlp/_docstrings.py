@@ -243,3 +243,19 @@ NOTES = """
     instruction set picked for this CPU and its worker threads, which serve
     one call at a time while a concurrent call computes its share itself --
     does not change results."""
+
+ROBUST_LOSS_PARAMETERS = """
+    huber_delta : float, default=1.0
+        The residual, > 0, beyond which ``loss='huber'`` grows linearly
+        (ignored by the other losses).  In the units of y.
+    quantile : float, default=0.5
+        The quantile, in (0, 1), that ``loss='quantile'`` estimates (ignored
+        by the other losses)."""
+
+LABEL_SMOOTHING = """
+    label_smoothing : float, default=0.0
+        In [0, 1): the targets of the training log-loss become ``(1 - eps) *
+        onehot + eps / n_classes`` (binary and multilabel targets: ``(1 -
+        eps) * y + eps / 2`` per label).  ``loss_`` is that smoothed
+        cross-entropy (it does not reach 0); the early-stopping validation
+        score and loss use the true labels.  Every solver."""

@@ -62,7 +62,7 @@ from fastmlp._checks import (
     per_hidden_layer,
 )
 from fastmlp._class_weight import sample_weight_with_class_weight
-from fastmlp._losses import engine_loss, training_loss
+from fastmlp._losses import ROBUST_LOSSES, engine_loss, training_loss
 from fastmlp._parameters import (
     BATCH_NORM_EPS,
     BATCH_NORM_MOMENTUM,
@@ -107,7 +107,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
             Interval(Integral, 1, None, closed="left"),
         ],
         "learning_rate": [
-            StrOptions({"constant", "invscaling", "adaptive", "cosine", "step"})
+            StrOptions({"constant", "invscaling", "adaptive", "cosine", "step", "plateau"})
         ],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
@@ -248,9 +248,19 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         return per_hidden_layer(self.batch_norm, n_hidden, "batch_norm", check_flag)
 
     def _engine_loss(self):
-        """The engine's loss (its canonical output activation) and the factor
-        that makes its reported value scikit-learn's."""
-        return engine_loss(self.out_activation_, self.n_outputs_)
+        """The engine's loss (its output activation) and the factor that
+        makes its reported value scikit-learn's."""
+        return engine_loss(self.out_activation_, self.n_outputs_, self.loss)
+
+    def _loss_param(self, loss):
+        """The parameter of the engine loss `loss` (MLPRegressor: Huber's
+        delta, the quantile); None for the losses without one."""
+        return None
+
+    def _training_targets(self, y, dtype):
+        """The targets the engine trains on, C-contiguous of `dtype`
+        (MLPClassifier: smoothed labels with label_smoothing)."""
+        return np.ascontiguousarray(y, dtype=dtype)
 
     def _network(self, training=True):
         """The engine's network: as trained (training=True), or as predict
@@ -271,6 +281,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
             batch_norm_momentum=BATCH_NORM_MOMENTUM,
             batch_norm_eps=BATCH_NORM_EPS,
             n_threads=engine_threads(),
+            loss_param=self._loss_param(loss),
         )
 
     def _forward_pass_fast(self, X, check_input=True):
@@ -499,7 +510,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         network = self._network()
         dense = not sp.issparse(X)
         X = engine_input(X, params.dtype)
-        y = np.ascontiguousarray(y, dtype=params.dtype)
+        y = self._training_targets(y, params.dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=params.dtype)
         rows_per_chunk = chunk_rows(network.layer_sizes, params.dtype)
@@ -563,7 +574,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         # one workspace for the whole fit: no allocation per epoch or batch
         workspace = _engine.workspace(network, params.dtype, batch_size, not sp.issparse(X))
         X = engine_input(X, params.dtype)
-        y = np.ascontiguousarray(y, dtype=params.dtype)
+        y = self._training_targets(y, params.dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=params.dtype)
         order = np.arange(n_samples, dtype=np.int64)
@@ -672,6 +683,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         + _docstrings.CLASS_WEIGHT
         + _docstrings.EXTRA_PARAMETERS
         + _docstrings.NETWORK_PARAMETERS
+        + _docstrings.LABEL_SMOOTHING
         + """
 
     Attributes
@@ -734,6 +746,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         l1=0.0,
         dropout=0.0,
         batch_norm=False,
+        label_smoothing=0.0,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -776,11 +789,24 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             batch_norm=batch_norm,
         )
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
         "class_weight": [None, dict, list, StrOptions({"balanced"})],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
+
+    def _training_targets(self, y, dtype):
+        """The binarized labels, smoothed with label_smoothing = eps:
+        (1 - eps) * onehot + eps / n_classes for multiclass targets, and per
+        label (1 - eps) * y + eps / 2 for binary and multilabel ones."""
+        eps = float(self.label_smoothing)
+        if eps == 0:
+            return np.ascontiguousarray(y, dtype=dtype)
+        n_classes = y.shape[1] if self.out_activation_ == "softmax" else 2
+        smoothed = (1 - eps) * np.asarray(y, dtype=np.float64) + eps / n_classes
+        return np.ascontiguousarray(smoothed, dtype=dtype)
 
     def _with_class_weight(self, y, sample_weight):
         """The training weight of each sample: its class weight (from the
@@ -953,13 +979,23 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     Parameters
     ----------
-    loss : {'squared_error', 'poisson'}, default='squared_error'
+    loss : {'squared_error', 'poisson', 'absolute_error', 'huber', \
+'quantile'}, default='squared_error'
         The loss; 'poisson' uses an exponential output (log link) and needs
-        non-negative targets."""
+        non-negative targets.  Beyond scikit-learn, with an identity output:
+        'absolute_error' ``|y - pred|``; 'huber' ``0.5 r**2`` for residuals
+        ``|r| <= huber_delta``, ``huber_delta * (|r| - 0.5 * huber_delta)``
+        beyond; 'quantile' the pinball loss of the quantile ``quantile``
+        (``quantile * r`` for ``r = y - pred >= 0``, ``(quantile - 1) * r``
+        otherwise), as ``HistGradientBoostingRegressor``'s.  These are summed
+        over outputs in ``loss_`` as in the gradient (the squared error is
+        averaged there, as scikit-learn reports it).  ``score`` is R^2
+        whatever the loss."""
         + _docstrings.COMMON_PARAMETERS
         + _docstrings.WEIGHT_INIT
         + _docstrings.EXTRA_PARAMETERS
         + _docstrings.NETWORK_PARAMETERS
+        + _docstrings.ROBUST_LOSS_PARAMETERS
         + """
 
     Attributes
@@ -981,8 +1017,17 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [StrOptions({"squared_error", "poisson", *ROBUST_LOSSES})],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
+        "quantile": [Interval(Real, 0, 1, closed="neither")],
     }
+
+    def _loss_param(self, loss):
+        if loss == "huber":
+            return float(self.huber_delta)
+        if loss == "quantile":
+            return float(self.quantile)
+        return None
 
     def __init__(
         self,
@@ -1025,6 +1070,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         l1=0.0,
         dropout=0.0,
         batch_norm=False,
+        huber_delta=1.0,
+        quantile=0.5,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1066,6 +1113,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             dropout=dropout,
             batch_norm=batch_norm,
         )
+        self.huber_delta = huber_delta
+        self.quantile = quantile
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.

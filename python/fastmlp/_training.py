@@ -249,7 +249,9 @@ class ImprovementMonitor:
         # one forward pass gives both the score and the loss
         output = est._forward_pass_fast(X_val, check_input=False)
         val_score = est._score(X_val, y_val, sample_weight=sample_weight, output=output)
-        val_loss = output_loss(est.out_activation_, output, y_val_binarized, sample_weight)
+        loss = est._engine_loss()[0]
+        val_loss = output_loss(est.out_activation_, output, y_val_binarized, sample_weight,
+                               loss=loss, loss_param=est._loss_param(loss))
         est.validation_scores_.append(val_score)
         est.validation_loss_curve_.append(val_loss)
         if write is not None:
