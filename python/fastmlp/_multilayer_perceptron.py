@@ -45,6 +45,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_is_fitted,
     validate_data,
 )
@@ -402,7 +403,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
         return coef, np.zeros(fan_out)
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_set=None):
         hidden_layer_sizes = check_hidden_layer_sizes(self.hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
@@ -457,8 +458,11 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
                 "to change it."
             )
 
+        validation = None
+        if validation_set is not None:
+            validation = self._given_validation(X, *validation_set)
         if stochastic:
-            self._fit_stochastic(X, y, sample_weight, incremental, bar_class)
+            self._fit_stochastic(X, y, sample_weight, incremental, bar_class, validation)
         else:
             self._fit_lbfgs(X, y, sample_weight)
 
@@ -472,6 +476,59 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
     def _with_class_weight(self, y, sample_weight):
         """sample_weight with the class weights applied (MLPClassifier)."""
         return sample_weight
+
+    def _check_validation_arguments(self, X_val, y_val, sample_weight_val):
+        """None when no validation set is given, else (X_val, y_val,
+        sample_weight_val); clear errors when it cannot be used."""
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val is given without X_val and y_val.")
+            return None
+        if X_val is None or y_val is None:
+            raise ValueError(
+                "X_val and y_val must be given together; got only "
+                + ("X_val." if y_val is None else "y_val.")
+            )
+        if not self.early_stopping or self.solver not in STOCHASTIC_SOLVERS:
+            raise ValueError(
+                "X_val and y_val are the validation set of early stopping: they "
+                "need early_stopping=True and a stochastic solver ('sgd', 'adam', "
+                f"'rmsprop' or 'adamw'); got early_stopping={self.early_stopping}, "
+                f"solver={self.solver!r}."
+            )
+        return X_val, y_val, sample_weight_val
+
+    def _given_validation(self, X, X_val, y_val, sample_weight_val):
+        """The monitor's validation tuple (X, labels, binarized targets,
+        sample_weight) from a validation set the user gave, checked against
+        the training data X (already validated) and the fitted targets."""
+        X_val = validate_data(
+            self, X_val, accept_sparse=["csr", "csc"], dtype=X.dtype, reset=False
+        )
+        y_val = self._validation_targets(y_val)
+        if X_val.shape[0] != y_val.shape[0]:
+            raise ValueError(
+                f"X_val has {X_val.shape[0]} samples but y_val has {y_val.shape[0]}."
+            )
+        if y_val.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y_val has {y_val.shape[1]} outputs; the training targets have "
+                f"{self.n_outputs_}."
+            )
+        if sample_weight_val is not None:
+            sample_weight_val = _check_sample_weight(sample_weight_val, X_val)
+        sample_weight_val = self._with_class_weight(y_val, sample_weight_val)
+        labels = y_val
+        if is_classifier(self):
+            labels = self._label_binarizer.inverse_transform(y_val)
+        elif y_val.shape[1] == 1:
+            labels = y_val.ravel()
+        return (X_val, labels, y_val, sample_weight_val)
+
+    def _validation_targets(self, y_val):
+        """y_val as a 2-D float array (MLPClassifier: binarized labels)."""
+        y_val = check_array(y_val, ensure_2d=False, dtype=np.float64, input_name="y_val")
+        return y_val.reshape(-1, 1) if y_val.ndim == 1 else y_val
 
     @contextmanager
     def _unchanged_on_error(self, incremental):
@@ -546,12 +603,14 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         self.loss_ = opt_res.fun
         params[:] = opt_res.x
 
-    def _fit_stochastic(self, X, y, sample_weight, incremental, bar_class=None):
+    def _fit_stochastic(self, X, y, sample_weight, incremental, bar_class=None,
+                        validation=None):
+        """validation: the monitor's tuple of a validation set the user gave,
+        which replaces the validation_fraction split (None: the split)."""
         params = self._packed_params()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        validation = None
-        if self.early_stopping:
+        if self.early_stopping and validation is None:
             X, y, sample_weight, validation = split_validation(self, X, y, sample_weight)
 
         # after the checks above: a rejected call reaches no engine code
@@ -624,7 +683,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
             self._restore_best_weights()
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -636,14 +695,29 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
             in regression).
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        X_val : {array-like, sparse matrix} of shape (n_val_samples, \
+n_features), default=None
+            With ``early_stopping=True``: the validation set of early
+            stopping, which replaces the ``validation_fraction`` split (all
+            of X trains).  Given as is: a ``Pipeline`` routes it to this
+            step untransformed.  Requires ``y_val``, ``early_stopping=True``
+            and a stochastic solver (else a ``ValueError``).
+        y_val : array-like of shape (n_val_samples,) or (n_val_samples, \
+n_outputs), default=None
+            The targets of ``X_val`` (classes among those of y).
+        sample_weight_val : array-like of shape (n_val_samples,), default=None
+            The weights of the validation samples (with ``class_weight``,
+            multiplied by their class weights as the training ones).
 
         Returns
         -------
         self : object
             The trained model.
         """
+        validation_set = self._check_validation_arguments(X_val, y_val, sample_weight_val)
         with self._unchanged_on_error(incremental=False):
-            return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+            return self._fit(X, y, sample_weight=sample_weight, incremental=False,
+                             validation_set=validation_set)
 
     def _check_solver(self):
         if self.solver not in STOCHASTIC_SOLVERS:
@@ -796,6 +870,26 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         "class_weight": [None, dict, list, StrOptions({"balanced"})],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
+
+    def _validation_targets(self, y_val):
+        y_val = check_array(y_val, ensure_2d=False, dtype=None, input_name="y_val")
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        classes = unique_labels(y_val)
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            if type_of_target(y_val) != "multilabel-indicator" or (
+                y_val.shape[1] != len(self.classes_)
+            ):
+                raise ValueError(
+                    "y_val must be a multilabel indicator matrix with "
+                    f"{len(self.classes_)} columns, as y."
+                )
+        elif len(np.setdiff1d(classes, self.classes_)):
+            raise ValueError(
+                f"y_val has classes {np.setdiff1d(classes, self.classes_)} not in "
+                f"the training classes {self.classes_}."
+            )
+        return self._label_binarizer.transform(y_val).astype(bool)
 
     def _training_targets(self, y, dtype):
         """The binarized labels, smoothed with label_smoothing = eps:
