@@ -239,3 +239,24 @@ def test_label_smoothing_partial_fit_pickle_and_validation():
     assert min(es.validation_loss_curve_) < min(es.loss_curve_)
     with pytest.raises(ValueError):
         MLPClassifier(label_smoothing=1.0).fit(X, y)
+
+
+def test_onnx_export_predicts_the_same():
+    """The new losses and label smoothing change training only: the
+    exported graph (identity / logistic output) predicts as the model."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("skl2onnx")
+    from fastmlp._onnx import to_onnx
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3)).astype(np.float32)
+    for model in (MLPRegressor(loss="quantile", quantile=0.8, max_iter=5, random_state=0),
+                  MLPClassifier(label_smoothing=0.2, max_iter=5, random_state=0)):
+        y = X[:, 0] if isinstance(model, MLPRegressor) else X[:, 0] > 0
+        model.fit(X, y)
+        session = ort.InferenceSession(to_onnx(model, X[:1]).SerializeToString())
+        out = session.run(None, {session.get_inputs()[0].name: X})[0]
+        if isinstance(model, MLPRegressor):
+            np.testing.assert_allclose(out.ravel(), model.predict(X), atol=1e-5)
+        else:
+            np.testing.assert_array_equal(out, model.predict(X))
