@@ -37,13 +37,23 @@ typedef enum {
     FM_ACT_SWISH = 9    /* z * logistic(z), also called SiLU */
 } fm_activation;
 
-/* Each loss has its canonical output activation (fm_loss_output_activation),
- * so the gradient w.r.t. the output pre-activation is sw * (a - y). */
+/* Each loss has its output activation (fm_loss_output_activation): the
+ * canonical link of the first four, so that their gradient w.r.t. the output
+ * pre-activation is sw * (a - y); the identity for the robust regression
+ * losses, whose gradient is sw * dloss/da (a subgradient at their kinks:
+ * 0 where a == y, and at |a - y| == delta Huber's quadratic side). */
 typedef enum {
     FM_LOSS_SQUARED_ERROR = 0,      /* identity output, 0.5 * (a - y)^2 */
     FM_LOSS_CROSS_ENTROPY = 1,      /* softmax output, -sum_k y_k log a_k */
     FM_LOSS_BINARY_CROSS_ENTROPY = 2, /* logistic output, per output unit */
-    FM_LOSS_POISSON = 3             /* exp output, y log(y/a) - y + a */
+    FM_LOSS_POISSON = 3,            /* exp output, y log(y/a) - y + a */
+    FM_LOSS_ABSOLUTE_ERROR = 4,     /* identity output, |a - y| */
+    /* identity output, with d = loss_param > 0:
+     * 0.5 (a - y)^2 where |a - y| <= d, else d (|a - y| - 0.5 d) */
+    FM_LOSS_HUBER = 5,
+    /* identity output, the pinball loss of the quantile q = loss_param in
+     * (0, 1): q (y - a) where y >= a, else (1 - q) (a - y) */
+    FM_LOSS_QUANTILE = 6
 } fm_loss;
 
 typedef enum {
@@ -118,6 +128,10 @@ typedef struct {
     double batch_norm_momentum;   /* in [0, 1] */
     double batch_norm_eps;        /* > 0, added to the variance */
     void *running_stats;
+
+    /* The loss's parameter: Huber's delta, the quantile's q; unused by the
+     * other losses.  (Last, so that the fields above keep their place.) */
+    double loss_param;
 } fm_net;
 
 /* Input rows, dense or CSR, of the net's dtype.  Exactly one of
@@ -181,7 +195,8 @@ int64_t fm_batch_norm_units(const fm_net *net);
 /* Inverted-dropout keep test for one unit: keep (1) or drop (0). */
 int fm_dropout_keep(uint64_t seed, int64_t sample, int64_t unit, double rate);
 /* FM_OK or FM_ERR_INVALID (sizes < 1, unknown activation or loss,
- * output activation not the loss's canonical one, negative slope, a
+ * output activation not the loss's own, negative slope, loss_param out of
+ * its loss's range, a
  * parameter count whose byte size overflows int64). */
 int fm_check_net(const fm_net *net);
 

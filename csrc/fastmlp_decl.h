@@ -38,9 +38,12 @@ void SFX(fm_dropout)(REAL *out, const REAL *inp, int n_rows, int n_cols,
 /* ---- losses (losses.c) ---- */
 /* For the output layer of one batch: z (B, O) pre-activation, a (B, O) its
  * activation, y (B, O) targets, sw (B,) sample weights or NULL.
- * Writes delta = sw * (a - y) (may alias z) and returns sum_i sw_i * loss_i. */
+ * loss_param: Huber's delta or the quantile (fm_net.loss_param).
+ * Writes delta = sw * dloss/dz (sw * (a - y) for the canonical links; may
+ * alias z) and returns sum_i sw_i * loss_i. */
 double SFX(fm_loss_delta)(REAL *delta, const REAL *z, const REAL *a, const REAL *y,
-                          const REAL *sw, int64_t n_rows, int n_outputs, int loss);
+                          const REAL *sw, int64_t n_rows, int n_outputs, int loss,
+                          double loss_param);
 
 /* ---- dense layer (dense.c) ---- */
 /* out (B, OUT) := act(inp (B, IN) . W (IN, OUT) + b); kernel: who computes

@@ -27,8 +27,11 @@ static inline REAL SFX(xlogy_ratio)(REAL y, REAL log_mu)
 }
 
 double SFX(fm_loss_delta)(REAL *delta, const REAL *z, const REAL *a, const REAL *y,
-                          const REAL *sw, int64_t n_rows, int n_outputs, int loss)
+                          const REAL *sw, int64_t n_rows, int n_outputs, int loss,
+                          double loss_param)
 {
+    /* Huber's delta or the quantile, in REAL */
+    const REAL param = (REAL)loss_param;
     double total = 0;
     for (int64_t i = 0; i < n_rows; i++) {
         const REAL *zi = z + i * n_outputs, *ai = a + i * n_outputs, *yi = y + i * n_outputs;
@@ -63,10 +66,43 @@ double SFX(fm_loss_delta)(REAL *delta, const REAL *z, const REAL *a, const REAL 
             for (int k = 0; k < n_outputs; k++)
                 row_loss += SFX(xlogy_ratio)(yi[k], zi[k]) - yi[k] + ai[k];
             break;
+        case FM_LOSS_ABSOLUTE_ERROR:
+            for (int k = 0; k < n_outputs; k++) {
+                const REAL r = ai[k] - yi[k];
+                row_loss += M(fabs)(r);
+                di[k] = w * (REAL)((r > 0) - (r < 0));
+            }
+            break;
+        case FM_LOSS_HUBER:
+            for (int k = 0; k < n_outputs; k++) {
+                const REAL r = ai[k] - yi[k], abs_r = M(fabs)(r);
+                if (abs_r <= param) {
+                    row_loss += (REAL)0.5 * r * r;
+                    di[k] = w * r;
+                } else {
+                    row_loss += param * (abs_r - (REAL)0.5 * param);
+                    di[k] = w * (r > 0 ? param : -param);
+                }
+            }
+            break;
+        case FM_LOSS_QUANTILE:
+            for (int k = 0; k < n_outputs; k++) {
+                const REAL r = yi[k] - ai[k];
+                if (r > 0) {
+                    row_loss += param * r;
+                    di[k] = -w * param;
+                } else {
+                    row_loss -= (1 - param) * r;
+                    di[k] = r < 0 ? w * (1 - param) : 0;
+                }
+            }
+            break;
         }
         total += (double)(w * row_loss);
-        /* canonical link: d loss / d z = a - y for every loss above */
-        for (int k = 0; k < n_outputs; k++) di[k] = w * (ai[k] - yi[k]);
+        /* canonical link: d loss / d z = a - y for the first four losses
+         * (the robust regression losses wrote their delta above) */
+        if (loss <= FM_LOSS_POISSON)
+            for (int k = 0; k < n_outputs; k++) di[k] = w * (ai[k] - yi[k]);
     }
     return total;
 }

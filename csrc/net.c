@@ -1,4 +1,6 @@
 /* The network description: parameter layout and validation. */
+#include <math.h>
+
 #include "engine.h"
 
 int fm_loss_output_activation(int loss)
@@ -8,6 +10,9 @@ int fm_loss_output_activation(int loss)
     case FM_LOSS_CROSS_ENTROPY: return FM_ACT_SOFTMAX;
     case FM_LOSS_BINARY_CROSS_ENTROPY: return FM_ACT_LOGISTIC;
     case FM_LOSS_POISSON: return FM_ACT_EXP;
+    case FM_LOSS_ABSOLUTE_ERROR:
+    case FM_LOSS_HUBER:
+    case FM_LOSS_QUANTILE: return FM_ACT_IDENTITY;
     default: return -1;
     }
 }
@@ -75,6 +80,10 @@ int fm_check_net(const fm_net *net)
     int out = fm_loss_output_activation(net->loss);
     if (out < 0 || net->activations[net->n_layers - 1] != out) return FM_ERR_INVALID;
     if (!(net->leaky_relu_slope >= 0) || !(net->alpha >= 0) || !(net->l1 >= 0))
+        return FM_ERR_INVALID;
+    if (net->loss == FM_LOSS_HUBER && !(net->loss_param > 0 && net->loss_param < INFINITY))
+        return FM_ERR_INVALID;
+    if (net->loss == FM_LOSS_QUANTILE && !(net->loss_param > 0 && net->loss_param < 1))
         return FM_ERR_INVALID;
     for (int l = 0; l < net->n_layers - 1; l++) {
         if (net->dropout && !(net->dropout[l] >= 0 && net->dropout[l] < 1)) return FM_ERR_INVALID;

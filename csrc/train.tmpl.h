@@ -257,7 +257,7 @@ static double SFX(backward)(const fm_net *net, const REAL *params, const fm_inpu
     REAL *out_delta = ws->deltas + SFX(layer_offset)(net, L - 1, n_rows);
     const REAL *out_act = ws->acts + SFX(layer_offset)(net, L - 1, n_rows);
     double data_loss = SFX(fm_loss_delta)(out_delta, out_delta, out_act, y, sw, n_rows,
-                                          n_outputs, net->loss);
+                                          n_outputs, net->loss, net->loss_param);
     for (int l = L - 1; l >= 0; l--) {
         const int fan_in = net->layer_sizes[l], fan_out = net->layer_sizes[l + 1];
         const REAL *w = params + fm_weight_offset(net, l);

@@ -46,6 +46,8 @@ SLOPE_FROM_INPUT = ("gelu", "swish")
 GELU_SQRT_2_OVER_PI = np.sqrt(2 / np.pi)
 GELU_CUBIC = 0.044715
 LOSSES = ["squared_error", "cross_entropy", "binary_cross_entropy", "poisson"]
+# the robust regression losses (identity output, a loss parameter for two)
+ROBUST_LOSSES = ["absolute_error", "huber", "quantile"]
 # each loss's output activation: the engine's canonical links (csrc/net.c);
 # the loss tests check each against this module's NumPy losses
 OUTPUT_ACTIVATION = dict(_engine.OUTPUT_ACTIVATIONS)
@@ -311,9 +313,10 @@ def clip_log(logp, dtype):
     return np.clip(logp, np.log(eps), np.log1p(-eps))
 
 
-def per_sample_loss(loss, z, a, y, dtype):
+def per_sample_loss(loss, z, a, y, dtype, loss_param=None):
     """loss_i for each row; multiclass log-probabilities from z, binary ones
-    from the output a, clipped at eps of dtype.  Computed in float64."""
+    from the output a, clipped at eps of dtype.  Computed in float64.
+    loss_param: Huber's delta or the quantile."""
     z = np.asarray(z, np.float64)
     a = np.asarray(a, np.float64)
     y = np.asarray(y, np.float64)
@@ -332,7 +335,29 @@ def per_sample_loss(loss, z, a, y, dtype):
         return -(np.where(y != 0, y * log_p, 0) + np.where(y != 1, (1 - y) * log_q, 0)).sum(1)
     if loss == "poisson":
         return (xlogy(y, y) - y * z - y + a).sum(axis=1)
+    if loss == "absolute_error":
+        return np.abs(a - y).sum(axis=1)
+    if loss == "huber":
+        r = np.abs(a - y)
+        return np.where(r <= loss_param, 0.5 * r**2,
+                        loss_param * (r - 0.5 * loss_param)).sum(axis=1)
+    if loss == "quantile":  # the pinball loss
+        r = y - a
+        return np.maximum(loss_param * r, (loss_param - 1) * r).sum(axis=1)
     raise ValueError(loss)
+
+
+def output_gradient(loss, a, y, loss_param=None):
+    """d loss_i / d z of the output pre-activation: a - y for the canonical
+    links; the robust losses' (sub)gradient w.r.t. their identity output."""
+    if loss == "absolute_error":
+        return np.sign(a - y)
+    if loss == "huber":
+        r = a - y
+        return np.where(np.abs(r) <= loss_param, r, loss_param * np.sign(r)).astype(a.dtype)
+    if loss == "quantile":
+        return np.where(y > a, -loss_param, np.where(y < a, 1 - loss_param, 0)).astype(a.dtype)
+    return a - y
 
 
 def train_forward(net, params, X, rows=None, dropout_seed=0, running_stats=None):
@@ -395,9 +420,10 @@ def loss_and_grad(net, params, X, y, sample_weight=None, rows=None, dropout_seed
     coefs, intercepts = unpack(net, params)
     bn = unpack_batch_norm(net, params)
     hidden, z, a = train_forward(net, params, X, rows, dropout_seed, running_stats)
-    data = float(np.dot(sw.astype(np.float64), per_sample_loss(net.loss, z, a, y, dtype)))
+    data = float(np.dot(sw.astype(np.float64),
+                        per_sample_loss(net.loss, z, a, y, dtype, net.loss_param)))
     loss = data / sw_sum * net.data_loss_scale + penalty(net, params) / sw_sum
-    delta = sw[:, None] * (a - y)
+    delta = sw[:, None] * output_gradient(net.loss, a, y, net.loss_param)
     gcoefs, gints = [None] * len(coefs), [None] * len(coefs)
     gbn = [None] * len(bn)
     for l in range(len(coefs) - 1, -1, -1):
@@ -432,7 +458,7 @@ def loss_value(net, params, X, y, sample_weight=None, dropout_seed=0):
     sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
     _, z, a = train_forward(net, params, X.astype(np.float64), dropout_seed=dropout_seed)
     data = float(np.dot(sw, per_sample_loss(net.loss, z, a, np.asarray(y, np.float64),
-                                            np.float64)))
+                                            np.float64, net.loss_param)))
     return data / sw.sum() * net.data_loss_scale + penalty(net, params) / sw.sum()
 
 
@@ -510,7 +536,7 @@ def train_epoch(net, params, opt, X, y, sample_weight, order, batch_size, dropou
 
 def make_targets(loss, n_samples, n_outputs, dtype, rng):
     """C-contiguous targets (n_samples, n_outputs) valid for `loss`."""
-    if loss == "squared_error":
+    if loss in ("squared_error", "absolute_error", "huber", "quantile"):
         y = rng.standard_normal((n_samples, n_outputs))
     elif loss == "cross_entropy":
         y = np.eye(n_outputs)[rng.integers(0, n_outputs, n_samples)]

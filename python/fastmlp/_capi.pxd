@@ -27,6 +27,7 @@ cdef extern from "fastmlp.h" nogil:
         double batch_norm_momentum
         double batch_norm_eps
         void *running_stats
+        double loss_param
 
     ctypedef struct fm_input:
         int64_t n_rows
@@ -61,7 +62,7 @@ cdef extern from "fastmlp.h" nogil:
         FM_ACT_SOFTMAX, FM_ACT_EXP, FM_ACT_ELU, FM_ACT_GELU, FM_ACT_SWISH
     ctypedef enum fm_loss:
         FM_LOSS_SQUARED_ERROR, FM_LOSS_CROSS_ENTROPY, FM_LOSS_BINARY_CROSS_ENTROPY,
-        FM_LOSS_POISSON
+        FM_LOSS_POISSON, FM_LOSS_ABSOLUTE_ERROR, FM_LOSS_HUBER, FM_LOSS_QUANTILE
     ctypedef enum fm_optimizer_kind:
         FM_OPT_SGD, FM_OPT_ADAM, FM_OPT_RMSPROP, FM_OPT_ADAMW
     ctypedef enum fm_gemm_kernel:
@@ -112,9 +113,11 @@ cdef extern from "fastmlp.h" nogil:
     void fm_activation_backward_f64(double *delta, const double *a, int64_t n, int activation,
                                     double slope)
     double fm_loss_delta_f32(float *delta, const float *z, const float *a, const float *y,
-                             const float *sw, int64_t n_rows, int n_outputs, int loss)
+                             const float *sw, int64_t n_rows, int n_outputs, int loss,
+                             double loss_param)
     double fm_loss_delta_f64(double *delta, const double *z, const double *a, const double *y,
-                             const double *sw, int64_t n_rows, int n_outputs, int loss)
+                             const double *sw, int64_t n_rows, int n_outputs, int loss,
+                             double loss_param)
     void fm_dense_forward_f32(float *out, const float *inp, const float *weight,
                               const float *bias, int n_rows, int fan_in, int fan_out,
                               int activation, double slope, int kernel)

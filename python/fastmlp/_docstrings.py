@@ -25,8 +25,8 @@ COMMON_PARAMETERS = """
     batch_size : int or 'auto', default='auto'
         Mini-batch size of the stochastic solvers; 'auto' is
         ``min(200, n_samples)``.
-    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine', 'step'}, \
-default='constant'
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine', 'step', \
+'plateau'}, default='constant'
         Learning-rate schedule.  'constant', 'invscaling' and 'adaptive' are
         scikit-learn's and apply to 'sgd' only ('adam' keeps
         ``learning_rate_init``).  'cosine' and 'step' apply to every
@@ -36,7 +36,12 @@ default='constant'
         lr_step_size)``.  ``e`` counts the epochs of the current optimizer:
         each ``fit`` (``warm_start`` too) starts again at 0; ``partial_fit``
         continues across calls (so 'cosine' restarts every ``max_iter``
-        calls).
+        calls).  'plateau' is 'adaptive' for every stochastic solver, with
+        the factor ``lr_gamma``: when the monitored value (the validation
+        score or loss with early stopping, else the training loss) has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs the rate is
+        multiplied by ``lr_gamma`` instead of training stopping; training
+        stops when the rate is already at or below 1e-6.
     learning_rate_init : float, default=0.001
         Initial learning rate ('sgd', 'adam').
     power_t : float, default=0.5
@@ -89,7 +94,8 @@ EXTRA_PARAMETERS = """
     lr_step_size : int, default=10
         Epochs between two decays of the 'step' learning rate.
     lr_gamma : float, default=0.1
-        Factor, in (0, 1], of each decay of the 'step' learning rate.
+        Factor, in (0, 1], of each decay of the 'step' and 'plateau'
+        learning rates.
     early_stopping_metric : {'score', 'loss'}, default='score'
         What early stopping watches on the validation set: the score
         (accuracy or R^2; higher is better, scikit-learn's) or the loss
@@ -243,3 +249,19 @@ NOTES = """
     instruction set picked for this CPU and its worker threads, which serve
     one call at a time while a concurrent call computes its share itself --
     does not change results."""
+
+ROBUST_LOSS_PARAMETERS = """
+    huber_delta : float, default=1.0
+        The residual, > 0, beyond which ``loss='huber'`` grows linearly
+        (ignored by the other losses).  In the units of y.
+    quantile : float, default=0.5
+        The quantile, in (0, 1), that ``loss='quantile'`` estimates (ignored
+        by the other losses)."""
+
+LABEL_SMOOTHING = """
+    label_smoothing : float, default=0.0
+        In [0, 1): the targets of the training log-loss become ``(1 - eps) *
+        onehot + eps / n_classes`` (binary and multilabel targets: ``(1 -
+        eps) * y + eps / 2`` per label).  ``loss_`` is that smoothed
+        cross-entropy (it does not reach 0); the early-stopping validation
+        score and loss use the true labels.  Every solver."""

@@ -74,7 +74,11 @@ ACTIVATIONS = {"identity": FM_ACT_IDENTITY, "logistic": FM_ACT_LOGISTIC,
 HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a not in ("softmax", "exp"))
 LOSSES = {"squared_error": FM_LOSS_SQUARED_ERROR, "cross_entropy": FM_LOSS_CROSS_ENTROPY,
           "binary_cross_entropy": FM_LOSS_BINARY_CROSS_ENTROPY,
-          "poisson": FM_LOSS_POISSON}
+          "poisson": FM_LOSS_POISSON, "absolute_error": FM_LOSS_ABSOLUTE_ERROR,
+          "huber": FM_LOSS_HUBER, "quantile": FM_LOSS_QUANTILE}
+# The losses that take a parameter (Network's loss_param), with its default:
+# Huber's delta, and the quantile of the pinball loss.
+LOSS_PARAM_DEFAULTS = {"huber": 1.0, "quantile": 0.5}
 OPTIMIZERS = {"sgd": FM_OPT_SGD, "adam": FM_OPT_ADAM, "rmsprop": FM_OPT_RMSPROP,
               "adamw": FM_OPT_ADAMW}
 # Each loss's output activation, as the engine applies it (its canonical link).
@@ -162,6 +166,8 @@ cdef class Network:
     layer_sizes: n_features, hidden sizes..., n_outputs.
     activations: one name per hidden layer.
     loss: one of LOSSES; it fixes the output activation (its canonical link).
+    loss_param: Huber's delta (> 0) or the quantile (in (0, 1)) for those
+    losses (None: LOSS_PARAM_DEFAULTS); ignored by the others.
     gemm: who computes the layers' products: 'blas' or 'own' (the engine's
     kernel) for all, or None: the faster on this machine, per product, as
     timed and remembered by fastmlp._kernel_choice (FASTMLP_GEMM overrides).
@@ -186,10 +192,11 @@ cdef class Network:
     cdef readonly int n_threads
     cdef readonly tuple dropout, batch_norm
     cdef readonly double batch_norm_momentum, batch_norm_eps
+    cdef readonly double loss_param
 
     def __init__(self, layer_sizes, hidden_activations, loss, *, leaky_relu_slope=0.01,
                  alpha=0.0, data_loss_scale=1.0, gemm=None, l1=0.0, dropout=None, batch_norm=None, batch_norm_momentum=0.1,
-                 batch_norm_eps=1e-5, n_threads=1):
+                 batch_norm_eps=1e-5, n_threads=1, loss_param=None):
         sizes = [int(s) for s in layer_sizes]
         if len(sizes) < 2 or any(s < 1 or s > _INT_MAX for s in sizes):
             raise ValueError(f"layer sizes must be at least two integers in [1, 2**31), "
@@ -203,6 +210,13 @@ cdef class Network:
                 raise ValueError(f"unknown hidden activation {name!r}")
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
+        if loss_param is None:
+            loss_param = LOSS_PARAM_DEFAULTS.get(loss, 0.0)
+        loss_param = float(loss_param)
+        if loss == "huber" and not 0 < loss_param < np.inf:
+            raise ValueError(f"Huber's delta must be finite and > 0, got {loss_param}")
+        if loss == "quantile" and not 0 < loss_param < 1:
+            raise ValueError(f"the quantile must be in (0, 1), got {loss_param}")
         if not leaky_relu_slope >= 0:
             raise ValueError(f"leaky_relu_slope must be >= 0, got {leaky_relu_slope}")
         if not alpha >= 0:
@@ -230,6 +244,7 @@ cdef class Network:
         self.layer_sizes = tuple(sizes)
         self.hidden_activations = tuple(hidden)
         self.loss = loss
+        self.loss_param = loss_param
         self.leaky_relu_slope = leaky_relu_slope
         self.alpha = alpha
         self.data_loss_scale = data_loss_scale
@@ -263,6 +278,7 @@ cdef class Network:
         self.net.batch_norm_momentum = batch_norm_momentum
         self.net.batch_norm_eps = batch_norm_eps
         self.net.running_stats = NULL
+        self.net.loss_param = loss_param
         if fm_check_net(&self.net) != FM_OK:
             raise ValueError("inconsistent network description")
 
@@ -271,7 +287,7 @@ cdef class Network:
                                    self.leaky_relu_slope, self.alpha, self.data_loss_scale,
                                    self.gemm, self.l1, self.dropout,
                                    self.batch_norm, self.batch_norm_momentum,
-                                   self.batch_norm_eps, self.n_threads))
+                                   self.batch_norm_eps, self.n_threads, self.loss_param))
 
     @property
     def n_params(self):
@@ -353,12 +369,12 @@ def parameter_layout(layer_sizes, batch_norm=None):
 
 def _rebuild_network(layer_sizes, hidden_activations, loss, slope, alpha, scale,
                      gemm, l1, dropout, batch_norm, batch_norm_momentum,
-                     batch_norm_eps, n_threads):
+                     batch_norm_eps, n_threads, loss_param=None):
     return Network(layer_sizes, hidden_activations, loss, leaky_relu_slope=slope,
                    alpha=alpha, data_loss_scale=scale, gemm=gemm,
                    l1=l1, dropout=dropout, batch_norm=batch_norm,
                    batch_norm_momentum=batch_norm_momentum, batch_norm_eps=batch_norm_eps,
-                   n_threads=n_threads)
+                   n_threads=n_threads, loss_param=loss_param)
 
 
 # The most threads the engine's parallel update takes (its parts limit it

@@ -17,7 +17,8 @@ import numpy as np
 
 from fastmlp._capi cimport *
 from fastmlp._engine cimport Input, _address, _as_input
-from fastmlp._engine import (ACTIVATIONS, GEMM_KERNELS, LOSSES, OUTPUT_ACTIVATIONS,
+from fastmlp._engine import (ACTIVATIONS, GEMM_KERNELS, LOSS_PARAM_DEFAULTS, LOSSES,
+                             OUTPUT_ACTIVATIONS,
                              _check_array, _check_seed, _float_dtype)
 
 start_engine()
@@ -87,8 +88,9 @@ def activation_backward(delta, a, activation, leaky_relu_slope=0.01):
     return delta
 
 
-def loss_delta(z, y, loss, sample_weight=None):
-    """Output-layer loss of pre-activations z (B, O) against y (B, O).
+def loss_delta(z, y, loss, sample_weight=None, loss_param=None):
+    """Output-layer loss of pre-activations z (B, O) against y (B, O);
+    loss_param: Huber's delta or the quantile (None: LOSS_PARAM_DEFAULTS).
 
     Returns (sum_i sw_i loss_i, delta = d/dz of that sum, output activation)."""
     dtype = _float_dtype(z, "z")
@@ -108,15 +110,17 @@ def loss_delta(z, y, loss, sample_weight=None):
     cdef int64_t n_rows = z.shape[0]
     cdef int n_outputs = z.shape[1]
     cdef int code = LOSSES[loss]
+    cdef double param = (LOSS_PARAM_DEFAULTS.get(loss, 0.0) if loss_param is None
+                         else float(loss_param))
     cdef double total
     cdef bint single = dtype == np.float32
     with nogil:
         if single:
             total = fm_loss_delta_f32(<float *>dp, <float *>zp, <float *>ap, <float *>yp,
-                                      <float *>swp, n_rows, n_outputs, code)
+                                      <float *>swp, n_rows, n_outputs, code, param)
         else:
             total = fm_loss_delta_f64(<double *>dp, <double *>zp, <double *>ap, <double *>yp,
-                                      <double *>swp, n_rows, n_outputs, code)
+                                      <double *>swp, n_rows, n_outputs, code, param)
     return total, delta, a
 
 

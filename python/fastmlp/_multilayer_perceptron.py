@@ -45,6 +45,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_is_fitted,
     validate_data,
 )
@@ -62,7 +63,7 @@ from fastmlp._checks import (
     per_hidden_layer,
 )
 from fastmlp._class_weight import sample_weight_with_class_weight
-from fastmlp._losses import engine_loss, training_loss
+from fastmlp._losses import ROBUST_LOSSES, engine_loss, training_loss
 from fastmlp._parameters import (
     BATCH_NORM_EPS,
     BATCH_NORM_MOMENTUM,
@@ -107,7 +108,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
             Interval(Integral, 1, None, closed="left"),
         ],
         "learning_rate": [
-            StrOptions({"constant", "invscaling", "adaptive", "cosine", "step"})
+            StrOptions({"constant", "invscaling", "adaptive", "cosine", "step", "plateau"})
         ],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
@@ -248,9 +249,19 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         return per_hidden_layer(self.batch_norm, n_hidden, "batch_norm", check_flag)
 
     def _engine_loss(self):
-        """The engine's loss (its canonical output activation) and the factor
-        that makes its reported value scikit-learn's."""
-        return engine_loss(self.out_activation_, self.n_outputs_)
+        """The engine's loss (its output activation) and the factor that
+        makes its reported value scikit-learn's."""
+        return engine_loss(self.out_activation_, self.n_outputs_, self.loss)
+
+    def _loss_param(self, loss):
+        """The parameter of the engine loss `loss` (MLPRegressor: Huber's
+        delta, the quantile); None for the losses without one."""
+        return None
+
+    def _training_targets(self, y, dtype):
+        """The targets the engine trains on, C-contiguous of `dtype`
+        (MLPClassifier: smoothed labels with label_smoothing)."""
+        return np.ascontiguousarray(y, dtype=dtype)
 
     def _network(self, training=True):
         """The engine's network: as trained (training=True), or as predict
@@ -271,6 +282,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
             batch_norm_momentum=BATCH_NORM_MOMENTUM,
             batch_norm_eps=BATCH_NORM_EPS,
             n_threads=engine_threads(),
+            loss_param=self._loss_param(loss),
         )
 
     def _forward_pass_fast(self, X, check_input=True):
@@ -391,7 +403,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
         return coef, np.zeros(fan_out)
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_set=None):
         hidden_layer_sizes = check_hidden_layer_sizes(self.hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
@@ -446,8 +458,11 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
                 "to change it."
             )
 
+        validation = None
+        if validation_set is not None:
+            validation = self._given_validation(X, *validation_set)
         if stochastic:
-            self._fit_stochastic(X, y, sample_weight, incremental, bar_class)
+            self._fit_stochastic(X, y, sample_weight, incremental, bar_class, validation)
         else:
             self._fit_lbfgs(X, y, sample_weight)
 
@@ -461,6 +476,59 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
     def _with_class_weight(self, y, sample_weight):
         """sample_weight with the class weights applied (MLPClassifier)."""
         return sample_weight
+
+    def _check_validation_arguments(self, X_val, y_val, sample_weight_val):
+        """None when no validation set is given, else (X_val, y_val,
+        sample_weight_val); clear errors when it cannot be used."""
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val is given without X_val and y_val.")
+            return None
+        if X_val is None or y_val is None:
+            raise ValueError(
+                "X_val and y_val must be given together; got only "
+                + ("X_val." if y_val is None else "y_val.")
+            )
+        if not self.early_stopping or self.solver not in STOCHASTIC_SOLVERS:
+            raise ValueError(
+                "X_val and y_val are the validation set of early stopping: they "
+                "need early_stopping=True and a stochastic solver ('sgd', 'adam', "
+                f"'rmsprop' or 'adamw'); got early_stopping={self.early_stopping}, "
+                f"solver={self.solver!r}."
+            )
+        return X_val, y_val, sample_weight_val
+
+    def _given_validation(self, X, X_val, y_val, sample_weight_val):
+        """The monitor's validation tuple (X, labels, binarized targets,
+        sample_weight) from a validation set the user gave, checked against
+        the training data X (already validated) and the fitted targets."""
+        X_val = validate_data(
+            self, X_val, accept_sparse=["csr", "csc"], dtype=X.dtype, reset=False
+        )
+        y_val = self._validation_targets(y_val)
+        if X_val.shape[0] != y_val.shape[0]:
+            raise ValueError(
+                f"X_val has {X_val.shape[0]} samples but y_val has {y_val.shape[0]}."
+            )
+        if y_val.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y_val has {y_val.shape[1]} outputs; the training targets have "
+                f"{self.n_outputs_}."
+            )
+        if sample_weight_val is not None:
+            sample_weight_val = _check_sample_weight(sample_weight_val, X_val)
+        sample_weight_val = self._with_class_weight(y_val, sample_weight_val)
+        labels = y_val
+        if is_classifier(self):
+            labels = self._label_binarizer.inverse_transform(y_val)
+        elif y_val.shape[1] == 1:
+            labels = y_val.ravel()
+        return (X_val, labels, y_val, sample_weight_val)
+
+    def _validation_targets(self, y_val):
+        """y_val as a 2-D float array (MLPClassifier: binarized labels)."""
+        y_val = check_array(y_val, ensure_2d=False, dtype=np.float64, input_name="y_val")
+        return y_val.reshape(-1, 1) if y_val.ndim == 1 else y_val
 
     @contextmanager
     def _unchanged_on_error(self, incremental):
@@ -499,7 +567,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         network = self._network()
         dense = not sp.issparse(X)
         X = engine_input(X, params.dtype)
-        y = np.ascontiguousarray(y, dtype=params.dtype)
+        y = self._training_targets(y, params.dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=params.dtype)
         rows_per_chunk = chunk_rows(network.layer_sizes, params.dtype)
@@ -535,12 +603,14 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         self.loss_ = opt_res.fun
         params[:] = opt_res.x
 
-    def _fit_stochastic(self, X, y, sample_weight, incremental, bar_class=None):
+    def _fit_stochastic(self, X, y, sample_weight, incremental, bar_class=None,
+                        validation=None):
+        """validation: the monitor's tuple of a validation set the user gave,
+        which replaces the validation_fraction split (None: the split)."""
         params = self._packed_params()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        validation = None
-        if self.early_stopping:
+        if self.early_stopping and validation is None:
             X, y, sample_weight, validation = split_validation(self, X, y, sample_weight)
 
         # after the checks above: a rejected call reaches no engine code
@@ -563,7 +633,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         # one workspace for the whole fit: no allocation per epoch or batch
         workspace = _engine.workspace(network, params.dtype, batch_size, not sp.issparse(X))
         X = engine_input(X, params.dtype)
-        y = np.ascontiguousarray(y, dtype=params.dtype)
+        y = self._training_targets(y, params.dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=params.dtype)
         order = np.arange(n_samples, dtype=np.int64)
@@ -613,7 +683,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
             self._restore_best_weights()
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -625,14 +695,29 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
             in regression).
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        X_val : {array-like, sparse matrix} of shape (n_val_samples, \
+n_features), default=None
+            With ``early_stopping=True``: the validation set of early
+            stopping, which replaces the ``validation_fraction`` split (all
+            of X trains).  Given as is: a ``Pipeline`` routes it to this
+            step untransformed.  Requires ``y_val``, ``early_stopping=True``
+            and a stochastic solver (else a ``ValueError``).
+        y_val : array-like of shape (n_val_samples,) or (n_val_samples, \
+n_outputs), default=None
+            The targets of ``X_val`` (classes among those of y).
+        sample_weight_val : array-like of shape (n_val_samples,), default=None
+            The weights of the validation samples (with ``class_weight``,
+            multiplied by their class weights as the training ones).
 
         Returns
         -------
         self : object
             The trained model.
         """
+        validation_set = self._check_validation_arguments(X_val, y_val, sample_weight_val)
         with self._unchanged_on_error(incremental=False):
-            return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+            return self._fit(X, y, sample_weight=sample_weight, incremental=False,
+                             validation_set=validation_set)
 
     def _check_solver(self):
         if self.solver not in STOCHASTIC_SOLVERS:
@@ -672,6 +757,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         + _docstrings.CLASS_WEIGHT
         + _docstrings.EXTRA_PARAMETERS
         + _docstrings.NETWORK_PARAMETERS
+        + _docstrings.LABEL_SMOOTHING
         + """
 
     Attributes
@@ -734,6 +820,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         l1=0.0,
         dropout=0.0,
         batch_norm=False,
+        label_smoothing=0.0,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -776,11 +863,44 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             batch_norm=batch_norm,
         )
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
         "class_weight": [None, dict, list, StrOptions({"balanced"})],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
+
+    def _validation_targets(self, y_val):
+        y_val = check_array(y_val, ensure_2d=False, dtype=None, input_name="y_val")
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        classes = unique_labels(y_val)
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            if type_of_target(y_val) != "multilabel-indicator" or (
+                y_val.shape[1] != len(self.classes_)
+            ):
+                raise ValueError(
+                    "y_val must be a multilabel indicator matrix with "
+                    f"{len(self.classes_)} columns, as y."
+                )
+        elif len(np.setdiff1d(classes, self.classes_)):
+            raise ValueError(
+                f"y_val has classes {np.setdiff1d(classes, self.classes_)} not in "
+                f"the training classes {self.classes_}."
+            )
+        return self._label_binarizer.transform(y_val).astype(bool)
+
+    def _training_targets(self, y, dtype):
+        """The binarized labels, smoothed with label_smoothing = eps:
+        (1 - eps) * onehot + eps / n_classes for multiclass targets, and per
+        label (1 - eps) * y + eps / 2 for binary and multilabel ones."""
+        eps = float(self.label_smoothing)
+        if eps == 0:
+            return np.ascontiguousarray(y, dtype=dtype)
+        n_classes = y.shape[1] if self.out_activation_ == "softmax" else 2
+        smoothed = (1 - eps) * np.asarray(y, dtype=np.float64) + eps / n_classes
+        return np.ascontiguousarray(smoothed, dtype=dtype)
 
     def _with_class_weight(self, y, sample_weight):
         """The training weight of each sample: its class weight (from the
@@ -953,13 +1073,23 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     Parameters
     ----------
-    loss : {'squared_error', 'poisson'}, default='squared_error'
+    loss : {'squared_error', 'poisson', 'absolute_error', 'huber', \
+'quantile'}, default='squared_error'
         The loss; 'poisson' uses an exponential output (log link) and needs
-        non-negative targets."""
+        non-negative targets.  Beyond scikit-learn, with an identity output:
+        'absolute_error' ``|y - pred|``; 'huber' ``0.5 r**2`` for residuals
+        ``|r| <= huber_delta``, ``huber_delta * (|r| - 0.5 * huber_delta)``
+        beyond; 'quantile' the pinball loss of the quantile ``quantile``
+        (``quantile * r`` for ``r = y - pred >= 0``, ``(quantile - 1) * r``
+        otherwise), as ``HistGradientBoostingRegressor``'s.  These are summed
+        over outputs in ``loss_`` as in the gradient (the squared error is
+        averaged there, as scikit-learn reports it).  ``score`` is R^2
+        whatever the loss."""
         + _docstrings.COMMON_PARAMETERS
         + _docstrings.WEIGHT_INIT
         + _docstrings.EXTRA_PARAMETERS
         + _docstrings.NETWORK_PARAMETERS
+        + _docstrings.ROBUST_LOSS_PARAMETERS
         + """
 
     Attributes
@@ -981,8 +1111,17 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [StrOptions({"squared_error", "poisson", *ROBUST_LOSSES})],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
+        "quantile": [Interval(Real, 0, 1, closed="neither")],
     }
+
+    def _loss_param(self, loss):
+        if loss == "huber":
+            return float(self.huber_delta)
+        if loss == "quantile":
+            return float(self.quantile)
+        return None
 
     def __init__(
         self,
@@ -1025,6 +1164,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         l1=0.0,
         dropout=0.0,
         batch_norm=False,
+        huber_delta=1.0,
+        quantile=0.5,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1066,6 +1207,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             dropout=dropout,
             batch_norm=batch_norm,
         )
+        self.huber_delta = huber_delta
+        self.quantile = quantile
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.

@@ -28,7 +28,8 @@ from fastmlp._losses import output_loss
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop", "adamw")
 
-# sgd's 'adaptive' rate stops training once it would go below this.
+# sgd's 'adaptive' rate (and every solver's 'plateau' rate) stops training
+# once it would go below this.
 _ADAPTIVE_MIN_RATE = 1e-6
 
 
@@ -72,7 +73,8 @@ class LearningRateSchedule:
     each epoch, from the number of epochs run with the current optimizer
     (this fit's; partial_fit's, summed over its calls): a half cosine from
     learning_rate_init to 0 restarting every max_iter epochs, and
-    learning_rate_init * lr_gamma ** (epochs // lr_step_size).
+    learning_rate_init * lr_gamma ** (epochs // lr_step_size).  'plateau'
+    (every solver): 'adaptive' with the factor lr_gamma instead of 1 / 5.
 
     The rate lives in the optimizer (it travels with it through partial_fit
     calls and pickles); this class is the only code that changes it."""
@@ -111,14 +113,18 @@ class LearningRateSchedule:
 
     @property
     def reduces_on_plateau(self):
-        return self.sgd and self.kind == "adaptive"
+        return (self.sgd and self.kind == "adaptive") or self.kind == "plateau"
 
     def reduce_on_plateau(self):
-        """Divide the rate by 5; False (and unchanged) when it is already at
-        or below the smallest rate."""
+        """Divide the rate by 5 ('adaptive'), multiply it by lr_gamma
+        ('plateau'); False (and unchanged) when it is already at or below
+        the smallest rate."""
         if self.rate <= _ADAPTIVE_MIN_RATE:
             return False
-        self._set(self.rate / 5.0)
+        if self.kind == "plateau":
+            self._set(self.rate * self.gamma)
+        else:
+            self._set(self.rate / 5.0)
         return True
 
 
@@ -249,7 +255,9 @@ class ImprovementMonitor:
         # one forward pass gives both the score and the loss
         output = est._forward_pass_fast(X_val, check_input=False)
         val_score = est._score(X_val, y_val, sample_weight=sample_weight, output=output)
-        val_loss = output_loss(est.out_activation_, output, y_val_binarized, sample_weight)
+        loss = est._engine_loss()[0]
+        val_loss = output_loss(est.out_activation_, output, y_val_binarized, sample_weight,
+                               loss=loss, loss_param=est._loss_param(loss))
         est.validation_scores_.append(val_score)
         est.validation_loss_curve_.append(val_loss)
         if write is not None:

@@ -646,7 +646,6 @@ def test_bad_hidden_layer_sizes(name, sizes):
         dict(epsilon=0.0),
         dict(n_iter_no_change=0),
         dict(max_fun=0),
-        dict(loss="absolute_error"),
         dict(random_state="seed"),
     ],
     ids=lambda d: "-".join(f"{k}={v}" for k, v in d.items()),

@@ -149,6 +149,15 @@ EXTRA_SETTINGS = [
         dict(solver="rmsprop", rho=0.99, activation="tanh", n_iter_no_change=100,
              max_iter=100, random_state=0),
     ),
+    # issue 14: the robust losses, label smoothing, the plateau schedule
+    (MLPRegressor, dict(loss="huber", huber_delta=0.5, max_iter=100, random_state=0)),
+    (MLPRegressor, dict(loss="absolute_error", solver="lbfgs", max_iter=100, random_state=0)),
+    (MLPRegressor, dict(loss="quantile", quantile=0.4, max_iter=100, random_state=0)),
+    (
+        MLPClassifier,
+        dict(label_smoothing=0.1, learning_rate="plateau", lr_gamma=0.5, max_iter=100,
+             random_state=0),
+    ),
 ]
 
 _ES_PARTIAL_FIT = (
