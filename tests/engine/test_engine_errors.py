@@ -522,12 +522,22 @@ def test_bad_dropout_seed_rejected(bn_case, seed):
 
 
 def test_valid_seeds_accepted(bn_case):
-    """The range's ends and NumPy integers are seeds."""
-    for seed in (0, 2**64 - 1, np.uint64(2**64 - 1), np.int64(5), 2**32):
-        _engine.loss_grad(bn_case["net"], bn_case["params"], bn_case["X"], bn_case["y"],
-                          dropout_seed=seed)
-        train_bn(dict(bn_case, params=bn_case["params"].copy(),
-                      running=bn_case["running"].copy()), seed=seed)
+    """The range's ends and NumPy integers are seeds: each call gives a
+    finite loss and gradient, a NumPy integer the same result as the Python
+    integer of its value, and different seeds different dropout masks (so
+    the seed is used, not dropped)."""
+    losses, grads = {}, {}
+    for seed in (0, 2**64 - 1, np.uint64(2**64 - 1), np.int64(5), 5, 2**32):
+        loss, g = _engine.loss_grad(bn_case["net"], bn_case["params"], bn_case["X"],
+                                    bn_case["y"], dropout_seed=seed)
+        assert np.isfinite(loss) and np.isfinite(g).all()
+        losses[(type(seed).__name__, int(seed))], grads[int(seed)] = loss, g
+        c = dict(bn_case, params=bn_case["params"].copy(), running=bn_case["running"].copy())
+        assert np.isfinite(train_bn(c, seed=seed))
+        assert not np.array_equal(c["params"], bn_case["params"])  # it trained
+    assert losses[("uint64", 2**64 - 1)] == losses[("int", 2**64 - 1)]
+    assert losses[("int64", 5)] == losses[("int", 5)]
+    assert len({losses[("int", s)] for s in (0, 2**64 - 1, 5, 2**32)}) == 4
 
 
 def test_batch_norm_calls_rejected(bn_case):
