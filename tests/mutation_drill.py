@@ -24,6 +24,10 @@ Run (from the repository root, about 20-40 minutes on two cores)::
 
 Needs the test extras plus scikit-build-core and Cython in the environment
 (the build runs without isolation).  Exit status 0 when every fault is killed.
+
+Measured (issue 17): the estimator-level tests as they were before the issue
+was mended killed 11 of these 24 faults (each with the same selection, less
+the files that did not exist yet); after, all 24.
 """
 import argparse
 import json
