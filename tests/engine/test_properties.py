@@ -50,6 +50,12 @@ SETTINGS = settings(
 EXTREMES = [0.0, -0.0, 1e300, -1e300, 1e38, -3.4e38, 5e-324, -5e-324, 1e-310, 1e-45,
             1e-30, 65504.0, 1e19]
 RTOL = {np.float32: 2e-3, np.float64: 1e-9}
+# the least share of each property's examples that must reach the reference
+# comparison (observed shares are about twice these)
+COMPARED_SHARE = {"bindings_predict_and_loss_grad/compared": 0.3,
+                  "bindings_predict_and_loss_grad/compared-grad": 0.3,
+                  "bindings_train_epoch/compared": 0.15,
+                  "estimators_random_inputs/compared": 0.5}
 _counts = {}
 
 
@@ -88,11 +94,13 @@ def networks(draw):
     hidden = draw(st.lists(st.integers(1, 9), min_size=0, max_size=3))
     loss = draw(st.sampled_from(ref.LOSSES))
     n_outputs = draw(st.integers(1, 5))
-    acts = [draw(st.sampled_from(ref.HIDDEN_ACTIVATIONS)) for _ in hidden]
+    # every hidden activation, scikit-learn's and the engine's own
+    acts = [draw(st.sampled_from(ref.ALL_HIDDEN_ACTIVATIONS)) for _ in hidden]
     gemm = draw(st.sampled_from(["blas", "own", None]))  # None: the timed choice
     alpha = draw(st.sampled_from([0.0, 1e-3, 0.5]))
+    l1 = draw(st.sampled_from([0.0, 0.0, 1e-3, 0.5]))
     net = _engine.Network([n_features] + hidden + [n_outputs], acts, loss, alpha=alpha,
-                          gemm=gemm)
+                          l1=l1, gemm=gemm)
     return net, dtype
 
 
@@ -193,8 +201,12 @@ def test_bindings_train_epoch():
         _count("bindings_train_epoch")
         net, dtype, n = p["net"], p["dtype"], p["n"]
         draw = data.draw
-        kind = draw(st.sampled_from(["sgd", "adam", "rmsprop"]))
+        kind = draw(st.sampled_from(["sgd", "adam", "rmsprop", "adamw"]))
         lr = draw(st.sampled_from([1e-3, 0.1]))
+        # clipping off, or at a length the gradients may or may not exceed
+        opt_kw = dict(max_grad_norm=draw(st.sampled_from([0.0, 0.0, 0.05, 5.0])))
+        if kind == "adamw":
+            opt_kw["weight_decay"] = draw(st.sampled_from([0.0, 0.01, 0.5]))
         # sample indices with repeats, maybe none, maybe invalid
         order = np.array(draw(st.lists(st.integers(0, n - 1), max_size=2 * n)), np.int64)
         invalid = draw(st.integers(0, 5)) == 0
@@ -205,7 +217,7 @@ def test_bindings_train_epoch():
         batch_size = draw(st.integers(1, n + 3))
         ws = _workspace(draw, net, dtype, min(batch_size, max(len(order), 1)),
                         not sp.issparse(p["X"]))
-        opt = _engine.Optimizer(kind, net.n_params, dtype, learning_rate=lr)
+        opt = _engine.Optimizer(kind, net.n_params, dtype, learning_rate=lr, **opt_kw)
         params = p["params"].copy()
         if invalid:
             with pytest.raises(ValueError):
@@ -232,7 +244,7 @@ def test_bindings_train_epoch():
             _count("bindings_train_epoch/zero-weight-batch")
             return  # a batch of zero total weight: 0/0, no reference value
         ref_params = p["params"].copy()
-        ref_opt = ref.RefOptimizer(kind, net.n_params, dtype, learning_rate=lr)
+        ref_opt = ref.RefOptimizer(kind, net.n_params, dtype, learning_rate=lr, **opt_kw)
         with np.errstate(all="ignore"):
             ref_loss = ref.train_epoch(net, ref_params, ref_opt, p["X"], p["y"], sw, order,
                                        batch_size)
@@ -493,3 +505,8 @@ def test_properties_in_subprocess(tmp_path):
         # hypothesis may stop early after exhausting distinct examples
         assert ran[name] >= n // 2, (name, ran[name])
     print("hypothesis examples run:", json.dumps(ran))
+    # enough examples reached the NumPy reference (the others were extreme
+    # values, empty inputs or ill-posed float32 steps): a property whose
+    # examples all skipped the comparison would prove nothing
+    for name, share in COMPARED_SHARE.items():
+        assert ran.get(name, 0) >= share * ran[name.split("/")[0]], (name, ran)

@@ -285,9 +285,19 @@ def test_early_stopping_stops_and_keeps_best():
         warnings.simplefilter("error", ConvergenceWarning)  # stops before max_iter
         reg.fit(X_REG, Y_REG)
     assert reg.n_iter_ < 50
-    # stopped after n_iter_no_change + 1 epochs without a tol improvement
-    assert all(s < reg.best_validation_score_ + reg.tol
-               for s in reg.validation_scores_[-3:])
+    # scikit-learn's rule, replayed on the recorded scores: an epoch counts
+    # as no improvement when it does not beat the best so far by tol; the
+    # fit stops at the first run of n_iter_no_change + 1 such epochs
+    best, count, stop = -np.inf, 0, None
+    for epoch, score in enumerate(reg.validation_scores_, start=1):
+        count = count + 1 if score < best + reg.tol else 0
+        best = max(best, score)
+        if count > reg.n_iter_no_change:
+            stop = epoch
+            break
+    assert stop == reg.n_iter_
+    # tol matters here: with tol=0 the same scores would not have stopped yet
+    assert any(b > a for a, b in zip(reg.validation_scores_, reg.validation_scores_[1:]))
     assert len(reg.loss_curve_) == reg.n_iter_ == len(reg.validation_scores_)
     assert reg.best_validation_score_ == max(reg.validation_scores_)
 

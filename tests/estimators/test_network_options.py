@@ -168,19 +168,33 @@ def test_inference_layers_fold_batch_norm(multiclass):
 
 
 def test_batch_norm_running_statistics_estimate_the_data(multiclass):
-    """With the weights frozen (a negligible learning rate), the running
-    mean and variance converge to the pre-activations' mean and variance."""
+    """With the weights frozen (a negligible learning rate) and the batches in
+    order, the running mean and variance are the documented moving averages
+    of the batches' means and unbiased variances: r = 0.9 r + 0.1 stat per
+    batch from (0, 1), recomputed here in NumPy.  Catches: another momentum
+    (0.5 differs by far more than the tolerance), a biased variance."""
     X, y = multiclass
+    batch = 50
     clf = MLPClassifier(
-        hidden_layer_sizes=(6,), batch_norm=True, learning_rate_init=1e-12,
-        batch_size=50, max_iter=20, random_state=0,
-    ).fit(X, y)
+        hidden_layer_sizes=(6,), batch_norm=True, learning_rate_init=1e-12, shuffle=False,
+        batch_size=batch, max_iter=3, random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
     z = X @ clf.coefs_[0] + clf.intercepts_[0]
-    # momentum 0.1 over 120 batches of 50 rows: the initial (0, 1) is gone;
-    # what remains is the batch-to-batch scatter of the estimates
-    np.testing.assert_allclose(clf.batch_norm_means_[0], z.mean(0),
-                               atol=0.15 * z.std(0).max())
-    np.testing.assert_allclose(clf.batch_norm_vars_[0], z.var(0), rtol=0.25)
+    mean, var = np.zeros(z.shape[1]), np.ones(z.shape[1])
+    for _ in range(3):
+        for start in range(0, len(X), batch):
+            rows = z[start:start + batch]
+            if len(rows) > 1:
+                mean = 0.9 * mean + 0.1 * rows.mean(0)
+                var = 0.9 * var + 0.1 * rows.var(0, ddof=1)
+    # the weights moved by ~1e-12 relative: that is the whole difference
+    np.testing.assert_allclose(clf.batch_norm_means_[0], mean, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(clf.batch_norm_vars_[0], var, rtol=1e-8)
+    # and the estimate is near the data's (the averages did converge)
+    np.testing.assert_allclose(clf.batch_norm_vars_[0], z.var(0), rtol=0.5)
 
 
 def test_batch_norm_trains_deep_sigmoid_network():
@@ -245,12 +259,24 @@ def test_batch_norm_cannot_change_on_warm_start(multiclass):
 
 
 def test_batch_norm_early_stopping_restores_best_running_statistics(multiclass):
+    """The weights and running statistics after fit are those recorded (by a
+    callback) at the end of the best validation epoch, not the last one's.
+    Catches: the best epoch's statistics not captured (or not restored)."""
     X, y = multiclass
+    seen = []
+
+    def record(n_iter, logs, est):
+        seen.append((logs["validation_score"], running_statistics(est), fitted_weights(est)))
+
     clf = MLPClassifier(hidden_layer_sizes=(16,), batch_norm=True, early_stopping=True,
-                        n_iter_no_change=3, max_iter=200, random_state=0).fit(X, y)
-    assert clf.n_iter_ < 200
-    np.testing.assert_array_equal(clf._running_stats, clf._best_running_stats)
-    np.testing.assert_array_equal(clf._params, clf._best_params)
+                        n_iter_no_change=3, max_iter=200, random_state=0,
+                        callbacks=[record]).fit(X, y)
+    assert clf.n_iter_ < 200 and len(seen) == clf.n_iter_
+    best = int(np.argmax([score for score, _, _ in seen]))  # the first best
+    assert best < clf.n_iter_ - 1  # so the restore is visible
+    np.testing.assert_array_equal(running_statistics(clf), seen[best][1])
+    np.testing.assert_array_equal(fitted_weights(clf), seen[best][2])
+    assert not np.array_equal(running_statistics(clf), seen[-1][1])
 
 
 # ---- dropout -----------------------------------------------------------
@@ -409,6 +435,25 @@ def test_adamw_decays_weights_not_biases(multiclass):
     norm = lambda m: np.sqrt(sum(np.sum(c**2) for c in m.coefs_))  # noqa: E731
     # measured: 5.56 with Adam, 1.78 with AdamW
     assert norm(adamw) < 0.5 * norm(adam), (norm(adamw), norm(adam))
+
+
+def test_adamw_leaves_the_biases_to_adam(multiclass):
+    """One full-batch step from the same weights: AdamW's biases are Adam's
+    exactly, its weights Adam's minus lr * weight_decay * W (the first
+    step's Adam move does not depend on the decay).  Catches: decay applied
+    to the biases, a decay factor other than 1 - lr * weight_decay."""
+    X, y = multiclass
+    kw = dict(hidden_layer_sizes=(20,), alpha=0.0, learning_rate_init=0.01, max_iter=1,
+              batch_size=X.shape[0], shuffle=False, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = MLPClassifier(solver="adam", **dict(kw, learning_rate_init=1e-300)).fit(X, y)
+        adam = MLPClassifier(solver="adam", **kw).fit(X, y)
+        adamw = MLPClassifier(solver="adamw", weight_decay=5.0, **kw).fit(X, y)
+    for b_adam, b_adamw in zip(adam.intercepts_, adamw.intercepts_):
+        np.testing.assert_array_equal(b_adamw, b_adam)
+    for w0, w_adam, w_adamw in zip(start.coefs_, adam.coefs_, adamw.coefs_):
+        np.testing.assert_allclose(w_adamw, w_adam - 0.01 * 5.0 * w0, rtol=1e-12, atol=1e-15)
 
 
 def test_rmsprop_uses_rho_and_learns(multiclass):

@@ -241,7 +241,7 @@ def test_absurd_network_sizes_fail_cleanly():
     Networks whose training needs more memory than any machine has:
     MemoryError, before anything is allocated (scikit-learn attempts the
     allocation: MemoryError from NumPy at best, the OOM killer at worst).
-    Each within a second, and the interpreter survives."""
+    The interpreter survives."""
     rc, out, err = run_python("""
     import time, numpy as np
     from fastmlp import MLPClassifier, MLPRegressor
@@ -272,8 +272,9 @@ def test_absurd_network_sizes_fail_cleanly():
     res = {k: v.split() for k, v in results(out).items()}
     assert res.pop("after") == ["3"], out
     assert set(res) == {"1e11", "2**31", "huge-pair", "huge-pair-partial", "huge-float32"}
-    for name, (outcome, seconds) in res.items():
-        assert float(seconds) < 1.0, (name, seconds)
+    # no time bound: "before anything is allocated" is what the exception
+    # type and message show (an attempted allocation of this size would
+    # fail differently, or not return); pytest-timeout catches a hang
     assert res["1e11"][0].startswith("ValueError:") and "units_per_layer" in res["1e11"][0]
     assert res["2**31"][0].startswith("ValueError:")
     for name in ("huge-pair", "huge-pair-partial", "huge-float32"):
@@ -564,7 +565,9 @@ def test_ctrl_c_during_stochastic_fit_keeps_the_last_update():
     assert res["finite"]
     assert res["n_iter"] > 0 and res["n_iter"] == res["curve"]
     assert res["t"] == res["n_iter"] * 60_000
-    assert 0 <= res["extra"] <= res["n_batches"]
+    # mid-epoch (the signal comes 2.5 epochs in): a rollback to the last
+    # whole epoch (extra == 0) is not "the last completed update"
+    assert 0 < res["extra"] < res["n_batches"], res
     assert res["same_as_reference"] and res["same_moments"], res
     assert len(res["predicts"]) == 5
 

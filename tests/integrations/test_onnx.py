@@ -8,13 +8,14 @@ conversion is tested whatever the estimator can fit.
 """
 
 import subprocess
+import warnings
 import sys
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import skl2onnx
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -335,3 +336,39 @@ def test_import_fastmlp_does_not_import_onnx():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_batch_norm_model(kind, dtype):
+    """A batch-norm model's graph (the running statistics folded into the
+    weights) gives predict's outputs, and both equal a NumPy forward pass
+    that applies the running statistics unfolded, as documented:
+    scale * (z - mean) / sqrt(var + 1e-5) + shift before the activation."""
+    cls = MLPClassifier if kind == "multiclass" else MLPRegressor
+    model = cls(hidden_layer_sizes=(6, 5), activation="tanh", batch_norm=True, max_iter=60,
+                learning_rate_init=0.01, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X_TRAIN.astype(dtype), _targets(kind, X_TRAIN))
+    # the statistics moved away from their start (0, 1): folding matters
+    assert np.abs(model.batch_norm_means_[0]).max() > 0.05
+    _check_against_predict(model, dtype)
+    h = X_TEST
+    for layer, (W, b) in enumerate(zip(model.coefs_, model.intercepts_)):
+        z = h @ W.astype(np.float64) + b
+        if layer == len(model.coefs_) - 1:
+            break
+        z = (model.batch_norm_scales_[layer] * (z - model.batch_norm_means_[layer])
+             / np.sqrt(model.batch_norm_vars_[layer].astype(np.float64) + 1e-5)
+             + model.batch_norm_shifts_[layer])
+        h = np.tanh(z)
+    if kind == "multiclass":
+        expected = np.exp(z - z.max(1, keepdims=True))
+        expected /= expected.sum(1, keepdims=True)
+        got = _run(fastmlp.to_onnx(model, X_TEST[:1].astype(dtype),
+                                   options={"zipmap": False}), X_TEST.astype(dtype))[1]
+    else:
+        expected = z
+        got = _run(fastmlp.to_onnx(model, X_TEST[:1].astype(dtype)), X_TEST.astype(dtype))[0]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=50 * TOL[dtype])
