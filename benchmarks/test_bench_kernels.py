@@ -96,14 +96,39 @@ def fresh(arr):
     return lambda: ((arr.copy(),), {})
 
 
+# NumPy twins of the activations and of their derivatives (from the output
+# a = act(z)), in float64, to check each benchmark's last result
+TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
+
+
+def numpy_activation(act, z):
+    if act == "softmax":
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return {"identity": lambda: z, "logistic": lambda: 1 / (1 + np.exp(-z)),
+            "tanh": lambda: np.tanh(z), "relu": lambda: np.maximum(z, 0),
+            "leaky_relu": lambda: np.where(z > 0, z, 0.01 * z),
+            "exp": lambda: np.exp(z)}[act]()
+
+
+def numpy_derivative(act, a):
+    return {"identity": lambda: np.ones_like(a), "logistic": lambda: a * (1 - a),
+            "tanh": lambda: 1 - a * a, "relu": lambda: (a > 0).astype(a.dtype),
+            "leaky_relu": lambda: np.where(a > 0, 1.0, 0.01)}[act]()
+
+
 @pytest.mark.parametrize("act", HIDDEN + OUTPUT)
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_bias_activation(benchmark, dtype, act):
     r = rng()
     x = r.standard_normal((256, 512)).astype(dtype)
     bias = r.standard_normal(512).astype(dtype)
-    benchmark.pedantic(lambda z: _kernels.bias_activation(z, bias, act), setup=fresh(x),
-                       rounds=ROUNDS, warmup_rounds=2)
+    out = benchmark.pedantic(lambda z: _kernels.bias_activation(z, bias, act),
+                             setup=fresh(x), rounds=ROUNDS, warmup_rounds=2)
+    # the last round's result (outside the timed calls)
+    expected = numpy_activation(act, x.astype(np.float64) + bias)
+    assert out.shape == x.shape and out.dtype == dtype
+    np.testing.assert_allclose(out, expected, **TOLERANCE[dtype])
 
 
 @pytest.mark.parametrize("act", HIDDEN)
@@ -112,8 +137,11 @@ def test_activation_backward(benchmark, dtype, act):
     r = rng()
     a = _kernels.bias_activation(r.standard_normal((256, 512)).astype(dtype), None, act)
     delta = r.standard_normal((256, 512)).astype(dtype)
-    benchmark.pedantic(lambda d: _kernels.activation_backward(d, a, act), setup=fresh(delta),
-                       rounds=ROUNDS, warmup_rounds=2)
+    out = benchmark.pedantic(lambda d: _kernels.activation_backward(d, a, act),
+                             setup=fresh(delta), rounds=ROUNDS, warmup_rounds=2)
+    expected = delta.astype(np.float64) * numpy_derivative(act, a.astype(np.float64))
+    assert out.shape == delta.shape and out.dtype == dtype
+    np.testing.assert_allclose(out, expected, **TOLERANCE[dtype])
 
 
 # ---- softmax + cross-entropy output delta on 256 x 10 ----
