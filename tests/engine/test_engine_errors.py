@@ -867,37 +867,53 @@ def test_gil_released_during_engine_call(call):
         reps *= 4
     assert duration > 0.1, f"the call is too short ({duration:.3f} s) to test anything"
 
-    ticks = [0]
-    stop = threading.Event()
-
-    def spin():
-        while not stop.is_set():
-            ticks[0] += 1
-
+    # The engine call runs in a worker thread; this (Python) thread, once the
+    # worker has set `entered` just before the call, counts loop iterations
+    # until it reaches TARGET or sees `left` (set when the call returns).  It
+    # passes when it reaches TARGET first: it ran Python code during the
+    # call.  A call holding the GIL freezes this loop until the call returns,
+    # after only the iterations squeezed in while the worker takes the GIL
+    # back to enter the call (measured 25 000-100 000 with a C loop that
+    # holds the GIL standing in for the call); a call
+    # without it lets the loop run TARGET iterations (about 0.1 s of one
+    # core) well within a call that lasts over 0.2 s alone.  The decision is
+    # the order of two events, not a speed; on a loaded machine a call that
+    # was still too short is retried 4 and 16 times longer.
+    TARGET = 500_000
     old = sys.getswitchinterval()
-    sys.setswitchinterval(0.001)
-    thread = threading.Thread(target=spin)
-    thread.start()
+    sys.setswitchinterval(1e-3)
     try:
-        time.sleep(0.02)
-        # the thread's pace with the GIL free (this thread sleeping)
-        before, t = ticks[0], time.perf_counter()
-        time.sleep(0.1)
-        free_rate = (ticks[0] - before) / (time.perf_counter() - t)
-        before, t = ticks[0], time.perf_counter()
-        run()  # holding the GIL here would all but freeze `spin` for the whole call
-        duration = time.perf_counter() - t
-        rate = (ticks[0] - before) / duration
+        for attempt in range(3):
+            entered, left = threading.Event(), threading.Event()
+            errors = []
+
+            def work():
+                try:
+                    entered.set()
+                    run()
+                except BaseException as exc:  # reported below
+                    errors.append(exc)
+                finally:
+                    left.set()
+
+            worker = threading.Thread(target=work)
+            worker.start()
+            entered.wait()
+            ticks = 0
+            while ticks < TARGET and not left.is_set():
+                ticks += 1
+            worker.join()
+            assert not errors, errors
+            if ticks >= TARGET:
+                break
+            reps *= 4
+            run = make_run(reps)
     finally:
-        stop.set()
-        thread.join()
         sys.setswitchinterval(old)
-    # released: spin keeps most of its pace (measured 50-100%: it has its own
-    # core, or shares one with the call); held: it only runs around the
-    # interrupt checks, which take the GIL every 50 ms (measured 2-3%)
-    assert rate > 0.15 * free_rate, (
-        f"the Python thread ran at {rate:.0f} ticks/s during a {duration:.3f} s {call} "
-        f"call, {free_rate:.0f} ticks/s with the GIL free")
+    assert ticks >= TARGET, (
+        f"a Python thread ran only {ticks} loop iterations during a {call} call "
+        f"{4 ** attempt} times the size of one lasting {duration:.3f} s: the call "
+        "holds the GIL")
 
 
 def test_concurrent_calls_on_separate_models_agree():
