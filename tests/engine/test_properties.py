@@ -2,7 +2,11 @@
 patterns and extreme values thrown at the engine's bindings and at the
 estimators.  Each call must either give a correct result (equal to the NumPy
 reference where the values are moderate, finite and well-formed otherwise)
-or raise a Python exception of an expected type -- never crash.
+or raise the ValueError its drawn input calls for (decided from the input,
+and matched by message) -- never crash.  The networks draw every activation,
+L2 and L1, dropout and batch norm; the penalties are checked apart, to the
+rounding of each gradient entry (_check_penalty), since a share of the
+largest entry (RTOL) would let a wrong L2 term through in float32.
 
 The properties run in a child pytest process (test_properties_in_subprocess),
 so a crash fails that test instead of killing the run; .ci/run also runs
@@ -88,7 +92,9 @@ def float_arrays(draw, shape, extreme):
 
 
 @st.composite
-def networks(draw):
+def networks(draw, regularizers=True):
+    """(network, dtype, the Network arguments but alpha); regularizers:
+    draw dropout rates and batch norm per hidden layer too."""
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     n_features = draw(st.integers(1, 7))
     hidden = draw(st.lists(st.integers(1, 9), min_size=0, max_size=3))
@@ -99,16 +105,21 @@ def networks(draw):
     gemm = draw(st.sampled_from(["blas", "own", None]))  # None: the timed choice
     alpha = draw(st.sampled_from([0.0, 1e-3, 0.5]))
     l1 = draw(st.sampled_from([0.0, 0.0, 1e-3, 0.5]))
-    net = _engine.Network([n_features] + hidden + [n_outputs], acts, loss, alpha=alpha,
-                          l1=l1, gemm=gemm)
-    return net, dtype
+    dropout = batch_norm = None
+    if regularizers and hidden:
+        dropout = [draw(st.sampled_from([0.0, 0.0, 0.25, 0.5])) for _ in hidden]
+        if draw(st.integers(0, 2)) == 0:
+            batch_norm = [draw(st.booleans()) for _ in hidden]
+    kwargs = dict(layer_sizes=[n_features] + hidden + [n_outputs], hidden_activations=acts,
+                  loss=loss, l1=l1, gemm=gemm, dropout=dropout, batch_norm=batch_norm)
+    return _engine.Network(alpha=alpha, **kwargs), dtype, kwargs
 
 
 @st.composite
-def problems(draw, min_rows=0):
+def problems(draw, min_rows=0, regularizers=True):
     """A network, parameters, X (dense or CSR, maybe with empty rows and
     extreme values), y and sample weights, all of one dtype."""
-    net, dtype = draw(networks())
+    net, dtype, net_kwargs = draw(networks(regularizers))
     n = draw(st.integers(min_rows, 25))
     n_features = net.layer_sizes[0]
     extreme = draw(st.booleans()) if draw(st.integers(0, 3)) == 0 else False
@@ -137,7 +148,7 @@ def problems(draw, min_rows=0):
             sw[rng.integers(0, n)] = 0.0
     moderate = not (x_extreme or p_extreme)
     return dict(net=net, dtype=dtype, params=params, X=X, y=y, sw=sw, n=n,
-                moderate=moderate)
+                moderate=moderate, net_kwargs=net_kwargs)
 
 
 def _workspace(draw, net, dtype, rows, dense):
@@ -162,12 +173,24 @@ def test_bindings_predict_and_loss_grad():
         net, dtype, params, X = p["net"], p["dtype"], p["params"], p["X"]
         ws = _workspace(data.draw, net, dtype, min(chunk_rows, max(p["n"], 1)),
                         not sp.issparse(X))
-        with np.errstate(all="ignore"):
-            out = _engine.predict(net, params, X, chunk_rows=chunk_rows, **ws)
-        assert out.shape == (p["n"], net.n_outputs) and out.dtype == dtype
+        batch_norm = net.batch_norm_units > 0
+        if batch_norm:
+            # inference needs the running statistics folded into the weights
+            with pytest.raises(ValueError, match="predict takes a network without batch norm"):
+                _engine.predict(net, params, X, chunk_rows=chunk_rows, **ws)
+        else:
+            with np.errstate(all="ignore"):
+                out = _engine.predict(net, params, X, chunk_rows=chunk_rows, **ws)
+            assert out.shape == (p["n"], net.n_outputs) and out.dtype == dtype
         if p["n"] == 0:
             with pytest.raises(ValueError, match="at least one sample"):
                 _engine.loss_grad(net, params, X, p["y"], p["sw"], chunk_rows=chunk_rows)
+            return
+        if batch_norm and p["n"] > chunk_rows:
+            # batch statistics are over all samples, so they must fit one chunk
+            with pytest.raises(ValueError, match="must fit one chunk"):
+                _engine.loss_grad(net, params, X, p["y"], p["sw"], chunk_rows=chunk_rows,
+                                  **ws)
             return
         with np.errstate(all="ignore"):
             loss, grad = _engine.loss_grad(net, params, X, p["y"], p["sw"],
@@ -175,11 +198,12 @@ def test_bindings_predict_and_loss_grad():
         assert grad.shape == params.shape and grad.dtype == dtype
         if not p["moderate"]:
             return
-        with np.errstate(all="ignore"):
-            expected = ref.forward(net, params, X)[-1]
-        if np.isfinite(expected).all() and np.abs(expected).max(initial=0) < 1e30:
-            _count("bindings_predict_and_loss_grad/compared")
-            assert max_rel_diff(out, expected) < RTOL[dtype], (out, expected)
+        if not batch_norm:
+            with np.errstate(all="ignore"):
+                expected = ref.forward(net, params, X)[-1]
+            if np.isfinite(expected).all() and np.abs(expected).max(initial=0) < 1e30:
+                _count("bindings_predict_and_loss_grad/compared")
+                assert max_rel_diff(out, expected) < RTOL[dtype], (out, expected)
         sw = p["sw"]
         if sw is not None and sw.sum() == 0:
             return
@@ -189,8 +213,53 @@ def test_bindings_predict_and_loss_grad():
             _count("bindings_predict_and_loss_grad/compared-grad")
             assert abs(loss - ref_loss) <= RTOL[dtype] * max(abs(ref_loss), 1e-3)
             assert max_rel_diff(grad, ref_grad) < RTOL[dtype]
+            if net.alpha or net.l1:
+                _count("bindings_predict_and_loss_grad/compared-penalty")
+                _check_penalty(p, chunk_rows)
 
     check()
+
+
+def _check_penalty(p, chunk_rows):
+    """The penalties' share of loss_grad, to float rounding of each entry.
+
+    RTOL[float32] is a share of the largest gradient entry, and the L2 and L1
+    terms (alpha W / sum(sw), l1 sign(W) / sum(sw)) may be smaller than
+    that: a dropped or wrong penalty could hide in it.  Here the same network
+    without penalties, on the same GEMM path (so the data term is computed
+    identically), gives the data term; the difference of the two gradients
+    is the penalty term up to the rounding of one addition and one division
+    in the params' dtype, and must equal the reference's (both computed in
+    float64, where the data terms cancel to 1e-16)."""
+    net, dtype, params, X, y, sw = (p[k] for k in ("net", "dtype", "params", "X", "y", "sw"))
+    kwargs = dict(p["net_kwargs"], gemm=p["net_kwargs"]["gemm"] or "own")
+    with_penalty = _engine.Network(alpha=net.alpha, **kwargs)
+    without = _engine.Network(**dict(kwargs, l1=0.0))
+    with np.errstate(all="ignore"):
+        loss_a, grad_a = _engine.loss_grad(with_penalty, params, X, y, sw,
+                                           chunk_rows=chunk_rows)
+        loss_b, grad_b = _engine.loss_grad(without, params, X, y, sw, chunk_rows=chunk_rows)
+        as64 = dict(params=params.astype(np.float64), X=X.astype(np.float64),
+                    y=y.astype(np.float64), sample_weight=None if sw is None else
+                    sw.astype(np.float64))
+        ref_loss_a, ref_grad_a = ref.loss_and_grad(with_penalty, **as64)
+        ref_loss_b, ref_grad_b = ref.loss_and_grad(without, **as64)
+    if not (np.isfinite(grad_a).all() and np.isfinite(grad_b).all()):
+        return
+    eps = np.finfo(dtype).eps
+    grad_a, grad_b = grad_a.astype(np.float64), grad_b.astype(np.float64)
+    expected = ref_grad_a - ref_grad_b
+    # each engine gradient's rounding, and the reference difference's
+    # cancellation (of data terms that may dwarf the penalty)
+    tol = (8 * eps * (np.abs(grad_a) + np.abs(grad_b))
+           + 8 * np.finfo(np.float64).eps * (np.abs(ref_grad_a) + np.abs(ref_grad_b)) + 1e-300)
+    excess = np.abs((grad_a - grad_b) - expected) - tol
+    assert (excess <= 0).all(), (
+        f"penalty gradient off by {np.max(excess + tol):.3g} at entry "
+        f"{int(np.argmax(excess))} (alpha={net.alpha}, l1={net.l1})")
+    assert abs((loss_a - loss_b) - (ref_loss_a - ref_loss_b)) <= 8 * eps * (
+        abs(loss_a) + abs(loss_b)) + 8 * np.finfo(np.float64).eps * (
+        abs(ref_loss_a) + abs(ref_loss_b)) + 1e-300
 
 
 @child_only
@@ -219,16 +288,26 @@ def test_bindings_train_epoch():
                         not sp.issparse(p["X"]))
         opt = _engine.Optimizer(kind, net.n_params, dtype, learning_rate=lr, **opt_kw)
         params = p["params"].copy()
+        # the epoch's dropout masks; batch norm's running statistics (means, variances)
+        dropout_seed = draw(st.sampled_from([0, 1, 2**32 + 3, 2**64 - 1]))
+        U = net.batch_norm_units
+        start_stats = None
+        if U:
+            start_stats = np.concatenate([np.zeros(U), np.ones(U)]).astype(dtype)
+        running = None if start_stats is None else start_stats.copy()
+        extra = dict(ws, dropout_seed=dropout_seed, running_stats=running)
         if invalid:
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match="sample indices"):
                 _engine.train_epoch(net, params, opt, p["X"], p["y"], p["sw"], order,
-                                    batch_size, **ws)
+                                    batch_size, **extra)
             np.testing.assert_array_equal(params, p["params"])
+            if U:
+                np.testing.assert_array_equal(running, start_stats)
             assert opt.step == 0
             return
         with np.errstate(all="ignore"):
             loss_sum = _engine.train_epoch(net, params, opt, p["X"], p["y"], p["sw"], order,
-                                           batch_size, **ws)
+                                           batch_size, **extra)
         n_batches = -(-len(order) // batch_size)
         assert opt.step == n_batches
         if not p["moderate"] or len(order) == 0:
@@ -238,16 +317,23 @@ def test_bindings_train_epoch():
             # gradient entries at float32 rounding level: any two correct
             # implementations may differ by up to lr there
             return
+        if kind != "sgd" and U:
+            # likewise in float64 with batch norm: the gradient of the biases
+            # (and of any shift) before a batch norm is 0 exactly, so
+            # rounding decides the sign of those steps
+            return
         sw = p["sw"]
         if sw is not None and any(sw[order[i:i + batch_size]].sum() == 0
                                   for i in range(0, len(order), batch_size)):
             _count("bindings_train_epoch/zero-weight-batch")
             return  # a batch of zero total weight: 0/0, no reference value
         ref_params = p["params"].copy()
+        ref_running = None if start_stats is None else start_stats.copy()
         ref_opt = ref.RefOptimizer(kind, net.n_params, dtype, learning_rate=lr, **opt_kw)
         with np.errstate(all="ignore"):
             ref_loss = ref.train_epoch(net, ref_params, ref_opt, p["X"], p["y"], sw, order,
-                                       batch_size)
+                                       batch_size, dropout_seed=dropout_seed,
+                                       running_stats=ref_running)
         if not (np.isfinite(ref_loss) and np.isfinite(ref_params).all()) or \
                 abs(ref_loss) > 1e30:
             _count("bindings_train_epoch/non-finite-reference")
@@ -255,6 +341,8 @@ def test_bindings_train_epoch():
         _count("bindings_train_epoch/compared")
         assert max_rel_diff(params, ref_params) < RTOL[dtype]
         assert abs(loss_sum - ref_loss) <= RTOL[dtype] * max(abs(ref_loss), 1e-3)
+        if U:
+            assert max_rel_diff(running, ref_running) < RTOL[dtype]
 
     check()
 
@@ -272,7 +360,7 @@ def test_bindings_reject_corrupted_csr():
     random value: every binding that reads it raises ValueError if it is
     malformed, and computes normally if it is still well-formed."""
     @settings(SETTINGS, max_examples=N_BINDINGS)
-    @given(problems(min_rows=1), st.data())
+    @given(problems(min_rows=1, regularizers=False), st.data())
     def check(p, data):
         _count("bindings_reject_corrupted_csr")
         draw = data.draw
@@ -395,6 +483,10 @@ def estimator_cases(draw):
         early_stopping=solver != "lbfgs" and draw(st.integers(0, 3)) == 0,
         random_state=draw(st.integers(0, 3)),
     )
+    if solver != "lbfgs" and draw(st.booleans()):
+        # mini-batch solvers only (lbfgs refuses them)
+        params["dropout"] = draw(st.sampled_from([0.0, 0.3]))
+        params["batch_norm"] = draw(st.booleans())
     sw = None
     if draw(st.booleans()):
         sw = rng.uniform(0.0, 2.0, n)
@@ -417,6 +509,33 @@ def _layout(X, layout):
     return sp.csr_matrix(X).asformat(layout)
 
 
+def _expected_rejections(task, X, y, params):
+    """The errors fit must raise for this input, as message patterns (any of
+    them may come first); empty when the input is valid."""
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        # float32 extremes overflow to infinity (float64 ones stay finite)
+        return ["Input X contains infinity"]
+    reasons = []
+    if params["early_stopping"]:
+        # train_test_split(test_size=0.1), stratified where the classifier
+        # has one output column: at most two classes (as scikit-learn's MLP)
+        n = X.shape[0]
+        n_val = int(np.ceil(0.1 * n))
+        counts = np.unique(y, return_counts=True)[1] if y.ndim == 1 else None
+        if task in ("binary", "multiclass") and len(counts) <= 2:
+            if counts.min() < 2:
+                reasons.append("least populated class")
+            if n_val < len(counts):
+                reasons.append("test_size = .* should be greater or equal to the number "
+                               "of classes")
+            if n - n_val < len(counts):
+                reasons.append("train_size = .* should be greater or equal to the number "
+                               "of classes")
+        if n_val < 2:
+            reasons.append("The validation set is too small")
+    return reasons
+
+
 def _clean(X):
     """The C-contiguous float array a layout is equivalent to."""
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
@@ -425,9 +544,11 @@ def _clean(X):
 
 @child_only
 def test_estimators_random_inputs():
-    """fit + predict on random small problems: either a ValueError, or a
-    model with finite weights whose predictions have the right shape, equal
-    to the model of the same data as a clean C-contiguous float array."""
+    """fit + predict on random small problems: a ValueError exactly when
+    the input is invalid (_expected_rejections, with its message), or when
+    extreme values make the solver diverge; otherwise a model with finite
+    weights whose predictions have the right shape, equal to the model of
+    the same data as a clean C-contiguous float array."""
     from fastmlp import MLPClassifier, MLPRegressor
 
     @settings(SETTINGS, max_examples=N_ESTIMATORS)
@@ -437,19 +558,28 @@ def test_estimators_random_inputs():
         task, X, y, sw, layout, params, extreme = case
         cls = MLPRegressor if task.startswith("regression") else MLPClassifier
         Xv = _layout(X, layout)
+        rejections = _expected_rejections(task, X, y, params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                model = cls(**params).fit(Xv, y, sample_weight=sw)
-            except ValueError:
-                # rejected input (non-finite, too few samples for early
-                # stopping, zero weights) or a diverging solver: the estimator
-                # is left unfitted, never with non-finite weights
+            if rejections:
                 est = cls(**params)
-                with pytest.raises(ValueError):
+                with pytest.raises(ValueError, match="|".join(rejections)):
                     est.fit(Xv, y, sample_weight=sw)
                 assert not hasattr(est, "coefs_")
-                _count("estimators_random_inputs/ValueError")
+                _count("estimators_random_inputs/rejected")
+                return
+            try:
+                model = cls(**params).fit(Xv, y, sample_weight=sw)
+            except ValueError as exc:
+                # valid input: only extreme values may make the solver
+                # diverge, and then the estimator is left unfitted, never
+                # with non-finite weights
+                assert extreme and "non-finite parameter weights" in str(exc), exc
+                est = cls(**params)
+                with pytest.raises(ValueError, match="non-finite parameter weights"):
+                    est.fit(Xv, y, sample_weight=sw)
+                assert not hasattr(est, "coefs_")
+                _count("estimators_random_inputs/diverged")
                 return
             assert all(np.isfinite(a).all() for a in model.coefs_ + model.intercepts_)
             pred = model.predict(Xv)
@@ -458,7 +588,10 @@ def test_estimators_random_inputs():
                 proba = model.predict_proba(Xv)
                 assert proba.shape[0] == X.shape[0]
                 if task != "multilabel":
-                    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-4)
+                    # (an input of 1e300 may overflow the logits to inf - inf)
+                    moderate_rows = np.all(np.abs(X.astype(np.float64)) < 1e30, axis=1)
+                    np.testing.assert_allclose(proba[moderate_rows].sum(axis=1), 1,
+                                               rtol=1e-4)
             if sp.issparse(Xv) and extreme:
                 return  # CSR and dense sums round differently; extremes amplify it
             clean = cls(**params).fit(_clean(X), y, sample_weight=sw)
