@@ -1,10 +1,19 @@
 """scikit-learn's estimator checks on fastmlp's estimators.
 
 Every estimator below runs the whole ``parametrize_with_checks`` suite.  A
-check is only expected to fail where scikit-learn's own MLP, with the same
-parameters, fails it too: ``test_expected_failures_mirror_sklearn`` runs each
-such check on ``sklearn.neural_network``'s estimator and asserts that it fails
-there as well, so an expected failure can never hide a fastmlp-only defect.
+check expected to fail is not marked xfail: it must raise the exception its
+entry in ``_expected_failed_checks`` names, with the entry's pattern in the
+message (or in the check's failing line, for a bare ``assert``), so a
+different failure fails the test.  ``test_expected_failures_mirror_sklearn``
+then runs each such check on ``sklearn.neural_network``'s estimator with the
+same parameters, where it has them all, and asserts that it fails the same
+way; where a setting uses fastmlp's own parameters (dropout, batch norm,
+class_weight, early_stopping_metric, callbacks) there is no mirror, the entry
+says why the check fails, and its control -- the setting with the cause
+removed -- must pass the check.  The class weight check cannot run on
+scikit-learn's MLP at all (no class_weight):
+``test_class_weight_failures_are_the_models`` shows its failures are the
+model's.
 
 scikit-learn itself expects no MLP check to fail
 (``sklearn/utils/_test_common/instance_generator.py`` has no
@@ -16,7 +25,13 @@ wider (early stopping, Poisson loss, schedules), and those that make a check
 inapplicable are listed in ``_expected_failed_checks`` with the reason.
 """
 
+import functools
+import inspect
+import os
+import re
+import traceback
 import warnings
+from typing import NamedTuple, Optional
 
 import numpy as np
 import pytest
@@ -160,66 +175,109 @@ EXTRA_SETTINGS = [
     ),
 ]
 
-_ES_PARTIAL_FIT = (
-    "with early_stopping=True partial_fit raises 'partial_fit does not support "
-    "early_stopping=True' (documented behaviour, same in scikit-learn's MLP)"
+class Expected(NamedTuple):
+    """An expected failure: the exception, a pattern searched in its text
+    (its message, the messages it was raised from, and the check's failing
+    line: see _failure_text), and why.  control: parameter changes that
+    remove the cause; where scikit-learn has no twin of the setting, the
+    same check must pass with them (test_expected_failures_mirror_sklearn)."""
+
+    exc: type
+    match: str
+    reason: str
+    control: Optional[dict] = None
+
+
+_SAMPLE_WEIGHT_MISMATCH = (
+    "fitting with `sample_weight` is not equivalent to fitting with removed or "
+    "repeated data points"
 )
-_ES_TINY_DATA = (
+_TINY_VALIDATION = (
+    "validation set is too small|test_size = 1 should be greater or equal to the "
+    "number of classes"
+)
+
+_ES_PARTIAL_FIT = Expected(
+    ValueError, "partial_fit does not support early_stopping=True",
+    "partial_fit refuses early_stopping=True (documented behaviour, same in "
+    "scikit-learn's MLP)",
+    control={"early_stopping": False},
+)
+_ES_TINY_DATA_REASON = (
     "early stopping holds out validation_fraction=0.1 of the check's tiny "
     "dataset, which leaves a validation set too small (or smaller than the "
     "number of classes for the stratified split): fit raises before the "
     "check's assertion; scikit-learn's MLP fails identically"
 )
-_ES_SAMPLE_WEIGHT = (
+# fit raises; or the check wanted another error (fit2d_1feature: "Got <the
+# split's message>"; classifiers_one_label: raised from the split's error)
+_ES_TINY_DATA = Expected(ValueError, _TINY_VALIDATION, _ES_TINY_DATA_REASON,
+                         control={"early_stopping": False})
+_ES_TINY_DATA_CHECK = Expected(AssertionError, _TINY_VALIDATION + "|least populated class",
+                               _ES_TINY_DATA_REASON, control={"early_stopping": False})
+_ES_SAMPLE_WEIGHT = Expected(
+    AssertionError, _SAMPLE_WEIGHT_MISMATCH,
     "early stopping draws a random validation split, which differs between "
     "the weighted and the repeated datasets, so the fits cannot be "
-    "equivalent; scikit-learn's MLP fails identically"
+    "equivalent; scikit-learn's MLP fails identically",
+    control={"early_stopping": False},
 )
-_INVSCALING_SAMPLE_WEIGHT = (
+_INVSCALING_SAMPLE_WEIGHT = Expected(
+    AssertionError, _SAMPLE_WEIGHT_MISMATCH,
     "the invscaling learning rate decays with t_, the number of samples "
     "seen, which differs between the weighted and the repeated datasets; "
-    "scikit-learn's MLP fails identically"
+    "scikit-learn's MLP fails identically",
 )
-_RANDOM_PER_ROW_SAMPLE_WEIGHT = (
-    "dropout draws a mask per row and batch normalization normalizes by "
-    "statistics over a batch's rows, so repeating a row (a new row with its "
-    "own mask, and weight in the batch statistics) cannot equal weighting it"
+_RANDOM_PER_ROW_SAMPLE_WEIGHT = Expected(
+    AssertionError, _SAMPLE_WEIGHT_MISMATCH,
+    "no scikit-learn mirror (its MLP has no dropout or batch norm): dropout "
+    "draws a mask per row and batch normalization normalizes by statistics "
+    "over a batch's rows, so repeating a row (a new row with its own mask, "
+    "and weight in the batch statistics) cannot equal weighting it; the same "
+    "settings without them pass",
+    control={"dropout": 0.0, "batch_norm": False},
 )
-_POISSON_TRAIN = (
+_POISSON_TRAIN = Expected(
+    AssertionError, r"regressor\.score\(X, y_\) > 0\.5",
     "check_regressors_train fits standardized (half negative) targets, which "
     "an exp-output Poisson model cannot fit to R^2 > 0.5; scikit-learn's "
     "MLPRegressor(loss='poisson') fails identically (it sets no "
-    "positive_only target tag)"
+    "positive_only target tag)",
 )
 
 # fastmlp's MLPClassifier has class_weight, so scikit-learn runs its class
-# weight checks, which it never runs on its own MLP: those failures are
-# mirrored by scikit-learn's MLP trained with the equivalent sample_weight
-# (test_expected_failures_mirror_sklearn), or are a documented refusal.
+# weight checks, which it never runs on its own MLP (no class_weight): no
+# setting has a scikit-learn twin.  The failure is shown to be the model's,
+# not class_weight's: the same weights given as sample_weight (to
+# scikit-learn's MLP where it has the parameters and sample_weight, else to
+# fastmlp's) give the same model and fractions.
 _CLASS_WEIGHT_THRESHOLD = (
     "check_class_weight_classifiers wants class 0 (weight 1000, the others "
     "1e-4) predicted for 87%% of the held-out points of 2 and of 3 very noisy "
-    "blobs; %s.  The same weights given as sample_weight (to scikit-learn's "
-    "MLP where it has the parameters, else to fastmlp's) give the same model "
-    "and fractions"
+    "blobs; %s"
 )
-_ES_CLASS_WEIGHT = _CLASS_WEIGHT_THRESHOLD % (
+_CLASS_WEIGHT_FAILURE = r"np\.mean\(y_pred == 0\) > 0\.87"
+_ES_CLASS_WEIGHT = Expected(AssertionError, _CLASS_WEIGHT_FAILURE, _CLASS_WEIGHT_THRESHOLD % (
     "early stopping on the class-weighted validation accuracy of 5 samples "
     "keeps an early epoch (36% class 0 of 3 blobs)"
-)
-_DEEP_CLASS_WEIGHT = _CLASS_WEIGHT_THRESHOLD % (
+))
+_DEEP_CLASS_WEIGHT = Expected(AssertionError, _CLASS_WEIGHT_FAILURE, _CLASS_WEIGHT_THRESHOLD % (
     "the (20, 10) networks, which fit even the 1e-4-weighted points once class "
     "0's loss is small, predict class 0 for 80% (tanh, 3 blobs) and 82% "
     "(elu/swish with batch norm, 2 blobs)"
+))
+_BALANCED_PARTIAL_FIT = Expected(
+    ValueError, "class_weight='balanced' is not supported by partial_fit",
+    "no scikit-learn mirror (its MLP has no class_weight): partial_fit refuses "
+    "class_weight='balanced', since the class frequencies are unknown from one "
+    "chunk; without class_weight the checks pass",
+    control={"class_weight": None},
 )
-_BALANCED_PARTIAL_FIT = (
-    "partial_fit refuses class_weight='balanced' (the class frequencies are "
-    "unknown from one chunk), as scikit-learn's SGDClassifier does"
-)
+_ES_TINY_DATA_CHECKS = {"check_fit2d_1feature", "check_classifiers_one_label"}
 
 
 def _expected_failed_checks(estimator):
-    """Checks that scikit-learn's MLP with the same parameters fails too."""
+    """{check name: Expected} for this estimator's parameters."""
     params = estimator.get_params()
     failed = {}
     if params["early_stopping"]:
@@ -231,12 +289,11 @@ def _expected_failed_checks(estimator):
         ):
             failed[name] = _ES_PARTIAL_FIT
         # the checks' datasets are too small to hold out a validation set
-        for name in ("check_estimators_nan_inf", "check_fit2d_1feature"):
-            failed[name] = _ES_TINY_DATA
-        if isinstance(estimator, MLPClassifier):
-            failed["check_classifiers_one_label"] = _ES_TINY_DATA
-        else:
-            failed["check_regressors_no_decision_function"] = _ES_TINY_DATA
+        tiny = ["check_estimators_nan_inf", "check_fit2d_1feature"]
+        tiny.append("check_classifiers_one_label" if isinstance(estimator, MLPClassifier)
+                    else "check_regressors_no_decision_function")
+        for name in tiny:
+            failed[name] = _ES_TINY_DATA_CHECK if name in _ES_TINY_DATA_CHECKS else _ES_TINY_DATA
         # weighted and repeated data get different validation splits
         for name in (
             "check_sample_weight_equivalence_on_dense_data",
@@ -274,78 +331,107 @@ def _expected_failed_checks(estimator):
     return failed
 
 
+def _check_name(check):
+    func = check.func if isinstance(check, functools.partial) else check
+    return func.__name__
+
+
+def _failure_text(exc):
+    """The exception's message, the messages of the exceptions it was raised
+    from, and the source line of scikit-learn's check where it failed (a bare
+    `assert` has no message)."""
+    parts = []
+    seen = exc
+    while seen is not None and len(parts) < 5:
+        parts.append(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if os.path.basename(f.filename) == "estimator_checks.py"]
+    if frames:
+        parts.append(f"failed at: {frames[-1].line}")
+    return "\n".join(parts)
+
+
+def _assert_fails_as_expected(run, expected, who):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", SkipTestWarning)
+        with pytest.raises(expected.exc) as excinfo:
+            run()
+    text = _failure_text(excinfo.value)
+    assert re.search(expected.match, text), (
+        f"{who} fails, but not as expected ({expected.match!r}):\n{text}")
+
+
+def _run_passing(run):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", SkipTestWarning)
+        run()
+
+
 ESTIMATORS = [cls(**params) for cls, params in SETTINGS + EXTRA_SETTINGS]
 
 
-@parametrize_with_checks(
-    ESTIMATORS, expected_failed_checks=_expected_failed_checks, xfail_strict=True
-)
+# The expected failures are checked here, not marked xfail: each must raise
+# its exception with its pattern (a different failure fails the test).
+@parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+    expected = _expected_failed_checks(estimator).get(_check_name(check))
+    if expected is None:
+        check(estimator)
+    else:
+        _assert_fails_as_expected(lambda: check(estimator), expected, repr(estimator))
+
+
+def _fastmlp_only(cls, params):
+    """The parameters of a setting that scikit-learn's MLP does not have."""
+    return sorted(set(params) - set(getattr(sk_nn, cls.__name__)().get_params()))
 
 
 def _mirror_cases():
-    for cls, params in SETTINGS:
+    for cls, params in SETTINGS + EXTRA_SETTINGS:
         est = cls(**params)
-        for check_name, reason in sorted(_expected_failed_checks(est).items()):
-            yield pytest.param(
-                cls.__name__, params, check_name,
-                id=f"{est!r}-{check_name}",
-            )
+        extra = _fastmlp_only(cls, params)
+        for check_name in sorted(_expected_failed_checks(est)):
+            if check_name == "check_class_weight_classifiers":
+                continue  # test_class_weight_failures_are_the_models
+            kind = f"no-mirror-{'+'.join(extra)}" if extra else "sklearn"
+            yield pytest.param(cls, params, check_name, id=f"{est!r}-{check_name}-{kind}")
 
 
-@pytest.mark.parametrize("cls_name, params, check_name", list(_mirror_cases()))
-def test_expected_failures_mirror_sklearn(cls_name, params, check_name):
-    """Every expected failure above must be a failure of scikit-learn's own
-    estimator with the same parameters (and of fastmlp's, with the same
-    exception type): otherwise the xfail would hide a fastmlp defect.
-    scikit-learn's estimator gets scikit-learn's parameters only (every
-    expected failure is caused by those)."""
-    reason = _expected_failed_checks(
-        {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[cls_name](**params)
-    )[check_name]
-    if reason == _BALANCED_PARTIAL_FIT:
-        # the failure is exactly the documented refusal
-        check = getattr(estimator_checks, check_name)
-        with pytest.raises(ValueError, match="'balanced' is not supported by partial_fit"):
-            check(cls_name, MLPClassifier(**params))
-        return
-    if check_name == "check_class_weight_classifiers":
-        _assert_class_weight_failure_mirrored(params)
-        return
+@pytest.mark.parametrize("cls, params, check_name", list(_mirror_cases()))
+def test_expected_failures_mirror_sklearn(cls, params, check_name):
+    """Where scikit-learn's MLP has every parameter of a setting, it must
+    fail the check the same way (exception and pattern) with the same
+    parameters: otherwise the expected failure would hide a fastmlp defect.
+    Where the setting uses fastmlp's own parameters there is no mirror: the
+    entry's reason says why it fails, and its control (the cause removed)
+    must pass the same check."""
+    expected = _expected_failed_checks(cls(**params))[check_name]
     check = getattr(estimator_checks, check_name)
-    outcomes = {}
-    fastmlp_cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
-    sk_cls = getattr(sk_nn, cls_name)
-    sk_params = {k: v for k, v in params.items() if k in sk_cls().get_params()}
-    for label, cls, cls_params in (
-        ("sklearn", sk_cls, sk_params),
-        ("fastmlp", fastmlp_cls[cls_name], params),
-    ):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            warnings.simplefilter("ignore", SkipTestWarning)
-            try:
-                check(cls_name, cls(**cls_params))
-            except (AssertionError, ValueError) as exc:
-                outcomes[label] = type(exc)
-            else:
-                outcomes[label] = None
-    assert outcomes["sklearn"] is not None, (
-        f"scikit-learn's {cls_name}({params}) passes {check_name}: the expected "
-        "failure is not a mirror of scikit-learn's behaviour"
-    )
-    assert outcomes["fastmlp"] is outcomes["sklearn"], outcomes
+    extra = _fastmlp_only(cls, params)
+    if not extra:
+        sk_estimator = getattr(sk_nn, cls.__name__)(**params)
+        _assert_fails_as_expected(lambda: check(cls.__name__, sk_estimator), expected,
+                                  f"scikit-learn's {sk_estimator!r}")
+        return
+    assert expected.control is not None, (
+        f"{check_name} on {cls.__name__}({params}): no scikit-learn mirror "
+        f"({extra} are fastmlp's) and no control")
+    control = cls(**dict(params, **expected.control))
+    _run_passing(lambda: check(cls.__name__, control))
 
 
-def _class_weight_check_fractions(params):
+def _sklearn_fit_takes_sample_weight():
+    return "sample_weight" in inspect.signature(sk_nn.MLPClassifier.fit).parameters
+
+
+def _class_weight_check_fractions(params, mirror_cls):
     """check_class_weight_classifiers' two problems (its data, split, weights
     and parameter changes): for 2 and 3 blobs, the fraction of held-out
-    points predicted as class 0 by fastmlp's class_weight fit and by the
-    same weights given as sample_weight -- to scikit-learn's MLP when it has
-    all the parameters, else to fastmlp's."""
-    sk_names = sk_nn.MLPClassifier().get_params()
-    mirror_cls = sk_nn.MLPClassifier if set(params) <= set(sk_names) else MLPClassifier
+    points predicted as class 0 by fastmlp's class_weight fit and by
+    mirror_cls fitted with the same weights given as sample_weight."""
     fractions = {"fastmlp": [], "mirror": []}
     for n_centers in (2, 3):
         X, y = make_blobs(centers=n_centers, random_state=0, cluster_std=20)
@@ -364,19 +450,23 @@ def _class_weight_check_fractions(params):
     return fractions
 
 
-def _assert_class_weight_failure_mirrored(params):
-    fractions = _class_weight_check_fractions(params)
-    assert min(fractions["mirror"]) <= 0.87, fractions
-    assert fractions["fastmlp"] == fractions["mirror"], fractions
-
-
 @pytest.mark.parametrize(
     "params",
-    [params for cls, params in EXTRA_SETTINGS
+    [params for cls, params in SETTINGS + EXTRA_SETTINGS
      if "check_class_weight_classifiers" in _expected_failed_checks(cls(**params))],
 )
-def test_class_weight_failures_of_extra_settings(params):
-    """The extras' settings have no scikit-learn twin: their class weight
-    check failures are those of the same fit with the weights given as
-    sample_weight, so the model, not class_weight, misses the threshold."""
-    _assert_class_weight_failure_mirrored(params)
+def test_class_weight_failures_are_the_models(params):
+    """scikit-learn cannot run check_class_weight_classifiers on its MLP (it
+    has no class_weight).  The fastmlp failure is the model's: the same
+    weights given as sample_weight -- to scikit-learn's MLP where it has
+    the setting's parameters and a sample_weight, else (no mirror) to
+    fastmlp's -- give the same fractions, below the check's 0.87."""
+    if _fastmlp_only(MLPClassifier, params):
+        mirror_cls = MLPClassifier
+    elif _sklearn_fit_takes_sample_weight():
+        mirror_cls = sk_nn.MLPClassifier
+    else:
+        pytest.skip("no mirror: this scikit-learn's MLP has no sample_weight (1.7+)")
+    fractions = _class_weight_check_fractions(params, mirror_cls)
+    assert min(fractions["mirror"]) <= 0.87, fractions
+    assert fractions["fastmlp"] == fractions["mirror"], fractions
