@@ -41,13 +41,10 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastmlp import _engine
+from fastmlp._sklearn_compat import check_sample_weight
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam", "rmsprop", "adamw")
 
@@ -527,7 +524,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            sample_weight = check_sample_weight(sample_weight, X)
         sample_weight = self._with_class_weight(y, sample_weight)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
