@@ -506,9 +506,11 @@ def test_parity_lbfgs_max_fun_and_warning(max_fun):
     if all("iteration(s)" in m for _, m in logs["sklearn"][0]):
         assert logs["fastmlp"][0] == logs["sklearn"][0]
     else:
-        # scikit-learn 1.6 words the warning differently; fastmlp keeps 1.9's
-        # text whatever scikit-learn is installed
-        assert [c for c, _ in logs["fastmlp"][0]] == [c for c, _ in logs["sklearn"][0]]
+        # scikit-learn 1.6 words the warning differently (and newer SciPy
+        # deprecates an option its lbfgs passes); fastmlp keeps 1.9's text
+        # whatever scikit-learn is installed
+        sk_convergence = [m for c, m in logs["sklearn"][0] if c is ConvergenceWarning]
+        assert [c for c, _ in logs["fastmlp"][0]] == [ConvergenceWarning] * len(sk_convergence)
         assert all(m.startswith("lbfgs failed to converge after ")
                    for _, m in logs["fastmlp"][0])
 
