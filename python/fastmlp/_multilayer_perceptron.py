@@ -43,12 +43,7 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_array,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from fastmlp import _docstrings, _engine
 from fastmlp._checks import (
@@ -63,6 +58,7 @@ from fastmlp._checks import (
     per_hidden_layer,
 )
 from fastmlp._class_weight import sample_weight_with_class_weight
+from fastmlp._sklearn_compat import check_sample_weight
 from fastmlp._losses import ROBUST_LOSSES, engine_loss, training_loss
 from fastmlp._parameters import (
     BATCH_NORM_EPS,
@@ -415,7 +411,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            sample_weight = check_sample_weight(sample_weight, X)
         sample_weight = self._with_class_weight(y, sample_weight)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
@@ -516,7 +512,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
                 f"{self.n_outputs_}."
             )
         if sample_weight_val is not None:
-            sample_weight_val = _check_sample_weight(sample_weight_val, X_val)
+            sample_weight_val = check_sample_weight(sample_weight_val, X_val)
         sample_weight_val = self._with_class_weight(y_val, sample_weight_val)
         labels = y_val
         if is_classifier(self):
