@@ -157,3 +157,55 @@ def test_pickle_partial_fit_and_warm_start(Estimator):
     first = warm._packed_params().copy()
     warm.fit(X, y)
     assert warm.n_iter_ == 3 and not np.array_equal(first, warm._packed_params())
+
+
+def test_fresh_draws_every_epoch_and_partial_fit_call(monkeypatch):
+    """Each epoch (and each partial_fit call, which restarts the RandomState
+    from random_state) gets its own noise seed, lambdas and partners; the
+    partners permute the positions within each batch."""
+    from fastmlp import _engine
+    calls = []
+    train_epoch = _engine.train_epoch
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(_engine, "train_epoch", recording)
+    X, y = classification()
+    kw = dict(hidden_layer_sizes=(4,), batch_size=64, random_state=0, input_noise=0.1,
+              mixup_alpha=0.5)
+    MLPClassifier(max_iter=3, **kw).fit(X, y)
+    model = MLPClassifier(**kw)
+    model.partial_fit(X, y, classes=[0, 1])
+    model.partial_fit(X, y)
+    assert len(calls) == 5
+    assert len({c["noise_seed"] for c in calls[:3]}) == 3
+    assert calls[3]["noise_seed"] != calls[4]["noise_seed"]
+    for c in calls:
+        assert c["mixup_lambda"].shape == (4,)  # 200 rows in batches of 64
+        partner = c["mixup_partner"]
+        for start in range(0, 200, 64):
+            batch = partner[start:start + 64]
+            np.testing.assert_array_equal(np.sort(batch), np.arange(batch.size))
+    assert not np.array_equal(calls[3]["mixup_lambda"], calls[4]["mixup_lambda"])
+    assert not np.array_equal(calls[0]["mixup_partner"], calls[1]["mixup_partner"])
+
+
+def test_held_out_log_loss_improves_on_a_noisy_problem():
+    """The measured effect of docs/extras.rst, smaller: few noisy samples,
+    many features, a wide unpenalized network."""
+    from sklearn.metrics import log_loss
+    X, y = make_classification(n_samples=400, n_features=40, n_informative=5,
+                               flip_y=0.2, random_state=0)
+    X = (X - X[:100].mean(axis=0)) / X[:100].std(axis=0)
+    def held_out(**kwargs):
+        losses = []
+        for seed in range(2):
+            clf = MLPClassifier((128,), alpha=0, max_iter=100, n_iter_no_change=1000,
+                                random_state=seed, **kwargs).fit(X[:100], y[:100])
+            losses.append(log_loss(y[100:], clf.predict_proba(X[100:])))
+        return np.mean(losses)
+    plain = held_out()
+    assert held_out(input_noise=1.0) < plain - 0.05
+    assert held_out(mixup_alpha=1.0) < plain - 0.03
