@@ -28,6 +28,10 @@ cdef extern from "fastmlp.h" nogil:
         double batch_norm_eps
         void *running_stats
         double loss_param
+        const double *mixup_lambda
+        const int64_t *mixup_partner
+        const double *input_noise
+        uint64_t noise_seed
 
     ctypedef struct fm_input:
         int64_t n_rows

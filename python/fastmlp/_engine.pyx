@@ -279,6 +279,10 @@ cdef class Network:
         self.net.batch_norm_eps = batch_norm_eps
         self.net.running_stats = NULL
         self.net.loss_param = loss_param
+        self.net.mixup_lambda = NULL  # augmentation: per train_epoch call
+        self.net.mixup_partner = NULL
+        self.net.input_noise = NULL
+        self.net.noise_seed = 0
         if fm_check_net(&self.net) != FM_OK:
             raise ValueError("inconsistent network description")
 
@@ -624,8 +628,34 @@ cdef void *_workspace_address(ws, int64_t *n_bytes):
     return _address(ws)
 
 
+def _augmentation_arrays(mixup_lambda, mixup_partner, input_noise, n_order, rows, n_features):
+    """The checked, C-contiguous augmentation arrays of train_epoch (None
+    where off): mixup_lambda (one per batch) with mixup_partner (one per
+    position of order, its partner's position within its batch), and
+    input_noise (a standard deviation, scalar or per feature, >= 0)."""
+    if (mixup_lambda is None) != (mixup_partner is None):
+        raise ValueError("mixup_lambda and mixup_partner go together")
+    if mixup_lambda is not None:
+        n_batches = (n_order + rows - 1) // rows
+        mixup_lambda = np.ascontiguousarray(mixup_lambda, dtype=np.float64)
+        _check_array(mixup_lambda, "mixup_lambda", np.float64, (n_batches,))
+        if not np.all((mixup_lambda >= 0) & (mixup_lambda <= 1)):
+            raise ValueError("mixup_lambda must be in [0, 1]")
+        _check_array(mixup_partner, "mixup_partner", np.int64, (n_order,))
+        batch_rows = np.minimum(rows, n_order - np.arange(n_order) // rows * rows)
+        if n_order and not np.all((mixup_partner >= 0) & (mixup_partner < batch_rows)):
+            raise ValueError("mixup_partner must be positions within each batch")
+    if input_noise is not None:
+        input_noise = np.ascontiguousarray(
+            np.broadcast_to(np.asarray(input_noise, dtype=np.float64), (n_features,)))
+        if not np.all(np.isfinite(input_noise) & (input_noise >= 0)):
+            raise ValueError("input_noise must be finite and >= 0")
+    return mixup_lambda, mixup_partner, input_noise
+
+
 def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, order,
-                batch_size, workspace=None, dropout_seed=0, running_stats=None):
+                batch_size, workspace=None, dropout_seed=0, running_stats=None, *,
+                mixup_lambda=None, mixup_partner=None, input_noise=None, noise_seed=0):
     """One epoch of mini-batch training, in place on params and optimizer.
 
     X (N, F) dense or CSR, y (N, O), sample_weight (N,) or None, order: int64
@@ -634,6 +664,13 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
     workspace: from ``workspace(net, dtype, batch_size)``, or None to allocate
     per call.  dropout_seed: the epoch's dropout masks; running_stats: the
     batch-norm running statistics, updated in place (required with batch norm).
+
+    Augmentation of each batch (off by default): mixup_lambda (one lambda
+    per batch) with mixup_partner (int64, one per position of order: the
+    position, within the same batch, of the row it is blended with) blends
+    inputs, targets and sample weights; input_noise (a standard deviation,
+    or one per feature) adds Gaussian noise keyed by (noise_seed, sample,
+    feature).  Augmented batches are dense copies (CSR rows are densified).
     """
     dtype, inp_ = _check_targets(net, params, X, y, sample_weight)
     if net.batch_norm_units and running_stats is None:
@@ -644,8 +681,19 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
     _check_array(order, "order", np.int64, (None,))
     cdef int rows = _check_rows(batch_size, "batch_size")
     plan = _plan(net, dtype, min(rows, max(order.shape[0], 1)), True, inp.c.dense != NULL)
+    mixup_lambda, mixup_partner, input_noise = _augmentation_arrays(
+        mixup_lambda, mixup_partner, input_noise, order.shape[0], rows, inp.shape[1])
+    augment = mixup_lambda is not None or input_noise is not None
+    if augment and inp.c.dense == NULL:  # the batches are densified
+        plan = _plan(net, dtype, min(rows, max(order.shape[0], 1)), True, True)
     cdef fm_net cnet = _net_for_call(net, _check_seed(dropout_seed), running_stats, dtype,
                                      plan)
+    if mixup_lambda is not None and order.shape[0]:
+        cnet.mixup_lambda = <const double *>_address(mixup_lambda)
+        cnet.mixup_partner = <const int64_t *>_address(mixup_partner)
+    if input_noise is not None:
+        cnet.input_noise = <const double *>_address(input_noise)
+        cnet.noise_seed = _check_seed(noise_seed)
     cdef int64_t ws_bytes
     cdef void *ws = _workspace_address(workspace, &ws_bytes)
     cdef fm_optimizer opt = optimizer.c_struct(params)

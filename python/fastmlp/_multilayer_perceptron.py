@@ -48,6 +48,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from fastmlp import _docstrings, _engine
 from fastmlp._checks import (
     check_activation_name,
+    check_augmentation,
     check_callbacks,
     check_dropout_rate,
     check_flag,
@@ -74,6 +75,8 @@ from fastmlp._training import (
     LearningRateSchedule,
     batch_rows,
     dropout_seed,
+    epoch_augmentation,
+    input_noise_per_feature,
     make_optimizer,
     progress_bar_class,
     reset_monitoring,
@@ -141,6 +144,8 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         "l1": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), list, tuple],
         "batch_norm": ["boolean", list, tuple],
+        "input_noise": [Interval(Real, 0, None, closed="left"), "array-like"],
+        "mixup_alpha": [Interval(Real, 0, None, closed="left")],
     }
 
     @abstractmethod
@@ -184,6 +189,8 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         l1,
         dropout,
         batch_norm,
+        input_noise,
+        mixup_alpha,
     ):
         self.activation = activation
         self.solver = solver
@@ -223,6 +230,8 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         self.l1 = l1
         self.dropout = dropout
         self.batch_norm = batch_norm
+        self.input_noise = input_noise
+        self.mixup_alpha = mixup_alpha
 
     # ------------------------------------------------------------------
 
@@ -405,6 +414,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
             not self.warm_start and not incremental
         )
         check_callbacks(self.callbacks)
+        check_augmentation(self)
         # a missing tqdm is reported before any work is done
         bar_class = progress_bar_class(self, incremental)
 
@@ -627,7 +637,13 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         batch_size = batch_rows(self.batch_size, n_samples, warn=True)
         network = self._network()
         # one workspace for the whole fit: no allocation per epoch or batch
-        workspace = _engine.workspace(network, params.dtype, batch_size, not sp.issparse(X))
+        noise = input_noise_per_feature(self.input_noise, X.shape[1])
+        mixup_alpha = float(self.mixup_alpha)
+        # augmented batches are dense copies, also of sparse X
+        augments = noise is not None or mixup_alpha > 0
+        workspace = _engine.workspace(
+            network, params.dtype, batch_size, augments or not sp.issparse(X)
+        )
         X = engine_input(X, params.dtype)
         y = self._training_targets(y, params.dtype)
         if sample_weight is not None:
@@ -642,11 +658,15 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
                     if self.shuffle:
                         order = shuffle_order(order, self._random_state)
                     seed = dropout_seed(self._random_state, self._optimizer) if uses_dropout else 0
+                    augmentation = epoch_augmentation(
+                        self._random_state, self._optimizer, n_samples, batch_size, noise,
+                        mixup_alpha,
+                    )
                     learning_rate = schedule.epoch_starts(getattr(self, "_optimizer_epochs", 0))
                     accumulated_loss = _engine.train_epoch(
                         network, params, self._optimizer, X, y, sample_weight, order,
                         batch_size, workspace=workspace, dropout_seed=seed,
-                        running_stats=self._running_stats,
+                        running_stats=self._running_stats, **augmentation,
                     )
                     self.n_iter_ += 1
                     self._optimizer_epochs = getattr(self, "_optimizer_epochs", 0) + 1
@@ -753,6 +773,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         + _docstrings.CLASS_WEIGHT
         + _docstrings.EXTRA_PARAMETERS
         + _docstrings.NETWORK_PARAMETERS
+        + _docstrings.AUGMENTATION_PARAMETERS
         + _docstrings.LABEL_SMOOTHING
         + """
 
@@ -816,6 +837,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         l1=0.0,
         dropout=0.0,
         batch_norm=False,
+        input_noise=0.0,
+        mixup_alpha=0.0,
         label_smoothing=0.0,
     ):
         super().__init__(
@@ -857,6 +880,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             l1=l1,
             dropout=dropout,
             batch_norm=batch_norm,
+            input_noise=input_noise,
+            mixup_alpha=mixup_alpha,
         )
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
@@ -1085,6 +1110,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         + _docstrings.WEIGHT_INIT
         + _docstrings.EXTRA_PARAMETERS
         + _docstrings.NETWORK_PARAMETERS
+        + _docstrings.AUGMENTATION_PARAMETERS
         + _docstrings.ROBUST_LOSS_PARAMETERS
         + """
 
@@ -1160,6 +1186,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         l1=0.0,
         dropout=0.0,
         batch_norm=False,
+        input_noise=0.0,
+        mixup_alpha=0.0,
         huber_delta=1.0,
         quantile=0.5,
     ):
@@ -1202,6 +1230,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             l1=l1,
             dropout=dropout,
             batch_norm=batch_norm,
+            input_noise=input_noise,
+            mixup_alpha=mixup_alpha,
         )
         self.huber_delta = huber_delta
         self.quantile = quantile

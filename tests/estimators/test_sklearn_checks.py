@@ -165,6 +165,9 @@ EXTRA_SETTINGS = [
         dict(label_smoothing=0.1, learning_rate="plateau", lr_gamma=0.5, max_iter=100,
              random_state=0),
     ),
+    # issue 14: data augmentation
+    (MLPClassifier, dict(input_noise=0.1, mixup_alpha=0.2, max_iter=100, random_state=0)),
+    (MLPRegressor, dict(input_noise=0.05, mixup_alpha=0.2, max_iter=100, random_state=0)),
 ]
 
 _ES_PARTIAL_FIT = (
@@ -191,6 +194,12 @@ _RANDOM_PER_ROW_SAMPLE_WEIGHT = (
     "dropout draws a mask per row and batch normalization normalizes by "
     "statistics over a batch's rows, so repeating a row (a new row with its "
     "own mask, and weight in the batch statistics) cannot equal weighting it"
+)
+_AUGMENTATION_SAMPLE_WEIGHT = (
+    "input_noise draws fresh noise per row and mixup blends each row with a "
+    "random partner of its batch: a repeated row gets its own noise and "
+    "partners, and a zero-weight row still enters its partners' blends, so "
+    "repeating a row cannot equal weighting it"
 )
 _POISSON_TRAIN = (
     "check_regressors_train fits standardized (half negative) targets, which "
@@ -272,6 +281,12 @@ def _expected_failed_checks(estimator):
     if isinstance(estimator, MLPRegressor) and params["loss"] == "poisson":
         # an exp output cannot fit negative targets
         failed["check_regressors_train"] = _POISSON_TRAIN
+    if np.any(np.asarray(params["input_noise"]) != 0) or params["mixup_alpha"]:
+        for name in (
+            "check_sample_weight_equivalence_on_dense_data",
+            "check_sample_weight_equivalence_on_sparse_data",
+        ):
+            failed[name] = _AUGMENTATION_SAMPLE_WEIGHT
     if params["dropout"] or params["batch_norm"]:
         for name in (
             "check_sample_weight_equivalence_on_dense_data",
