@@ -51,10 +51,22 @@ WORKSPACE_ROWS_MAX = 256
 _states = weakref.WeakKeyDictionary()
 
 
+def _state_of(estimator):
+    """The estimator's InferenceState, or None (also for an estimator that
+    cannot be a key: a subclass that made itself unhashable keeps none)."""
+    try:
+        return _states.get(estimator)
+    except TypeError:
+        return None
+
+
 def forget_state(estimator):
     """Drop the estimator's InferenceState (its parameters were replaced or
     its settings changed: the next predict prepares a new one)."""
-    _states.pop(estimator, None)
+    try:
+        _states.pop(estimator, None)
+    except TypeError:
+        pass
 
 
 def _rows_bucket(n_rows):
@@ -192,7 +204,7 @@ class OnlinePredictionMixin:
         flags = X.flags
         if not (flags.c_contiguous and flags.aligned):
             return None
-        state = _states.get(self)
+        state = _state_of(self)
         # no state yet, or a stale one: the full path validates X first, then
         # prepares the state; feature names: scikit-learn's checks apply
         if state is None or "feature_names_in_" in self.__dict__ or not state.current(self):
@@ -202,10 +214,13 @@ class OnlinePredictionMixin:
     def _inference(self):
         """The estimator's current InferenceState, prepared when missing or
         stale (call it once the input is validated)."""
-        state = _states.get(self)
+        state = _state_of(self)
         if state is None or not state.current(self):
             state = InferenceState(self)
-            _states[self] = state
+            try:
+                _states[self] = state
+            except TypeError:
+                pass  # unhashable: prepared per call
         return state
 
     def set_params(self, **params):

@@ -349,3 +349,16 @@ def test_predict_rows_checks_its_arguments():
     A[2, 1] = np.nan
     assert _engine.predict_rows(*args, A, out, plan, 16) == _engine.NONFINITE_NAN
     np.testing.assert_array_equal(out, before)  # left alone
+
+
+def test_an_unhashable_subclass_predicts_through_the_full_path():
+    class Unhashable(MLPRegressor):
+        __hash__ = None
+
+    est = Unhashable(**SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, Y_REG)
+    expected = reference_output(est, X).ravel()
+    np.testing.assert_array_equal(est.predict(X), expected)
+    np.testing.assert_array_equal(est.predict(X), expected)
