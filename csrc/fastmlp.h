@@ -86,6 +86,13 @@ typedef enum {
     FM_ERR_INVALID = 3      /* inconsistent arguments */
 } fm_status;
 
+/* What fm_nonfinite found in an input. */
+typedef enum {
+    FM_FINITE = 0,
+    FM_NONFINITE_INF = 1, /* +-infinity, and no NaN */
+    FM_NONFINITE_NAN = 2  /* NaN (infinities may be there too) */
+} fm_finiteness;
+
 /* The network's shape and its fixed hyper-parameters. */
 typedef struct {
     int n_layers;                 /* L dense layers */

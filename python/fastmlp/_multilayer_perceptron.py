@@ -10,6 +10,8 @@ they rely on has its own module:
 - ``_losses``: loss names, output activations and the reported data loss;
 - ``_checks``, ``_class_weight``, ``_resources``: option and input checks,
   class weights, memory and threads;
+- ``_inference``: predict's prepared state and its fast path for arrays
+  the engine reads as they are (online prediction);
 - ``_docstrings``: the parameter descriptions both estimators share;
 - ``_engine``: the Cython bindings of the C engine (``csrc/``), which run
   whole epochs, full-batch gradients and predictions with the GIL released.
@@ -59,7 +61,7 @@ from fastmlp._checks import (
     per_hidden_layer,
 )
 from fastmlp._class_weight import sample_weight_with_class_weight
-from fastmlp._sklearn_compat import check_sample_weight
+from fastmlp._inference import OnlinePredictionMixin, labels_from_output
 from fastmlp._losses import ROBUST_LOSSES, engine_loss, training_loss
 from fastmlp._parameters import (
     BATCH_NORM_EPS,
@@ -68,6 +70,7 @@ from fastmlp._parameters import (
     ParameterVectorMixin,
 )
 from fastmlp._resources import check_network_size, chunk_rows, engine_threads
+from fastmlp._sklearn_compat import check_sample_weight
 from fastmlp._training import (
     STOCHASTIC_SOLVERS,
     EpochReport,
@@ -87,7 +90,9 @@ from fastmlp._training import (
 _SCIPY_VERSION = tuple(int(p) for p in scipy.__version__.split(".")[:2])
 
 
-class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
+class BaseMultilayerPerceptron(
+    ParameterVectorMixin, OnlinePredictionMixin, BaseEstimator, ABC
+):
     """Shared machinery of MLPClassifier and MLPRegressor.
 
     Do not use directly.  Weights and biases live in one flat vector
@@ -294,13 +299,17 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         """The output layer's activation for X, (n_samples, n_outputs)."""
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        params = self._packed_params()
-        dtype = np.result_type(X.dtype, params.dtype)
+        state = self._inference()
+        if type(X) is np.ndarray and X.flags.c_contiguous and X.flags.aligned:
+            output = state.output(X)  # None: another dtype, or not finite
+            if output is not None:
+                return output
+        dtype = np.result_type(X.dtype, state.dtype)
         if dtype not in (np.float32, np.float64):
             dtype = np.float64
         X = engine_input(X, dtype)
-        params = self._inference_params(params).astype(dtype, copy=False)
-        network = self._network(training=False)
+        params = state.params.astype(dtype, copy=False)
+        network = state.network
         return _engine.predict(
             network, params, X, chunk_rows=chunk_rows(network.layer_sizes, dtype)
         )
@@ -983,6 +992,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
+        output = self._online_output(X)
+        if output is not None:
+            return self._prediction(output)
         check_is_fitted(self)
         return self._predict(X)
 
@@ -993,7 +1005,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         """The labels predicted from the network's output activations."""
         if self.n_outputs_ == 1:
             output = output.ravel()
-        return self._label_binarizer.inverse_transform(output)
+        return labels_from_output(self._label_binarizer, output)
 
     def _score(self, X, y, sample_weight=None, output=None):
         return super()._score_with_function(
@@ -1071,8 +1083,10 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y_prob : ndarray of shape (n_samples, n_classes)
             The probability of each class, in the order of ``classes_``.
         """
-        check_is_fitted(self)
-        y_pred = self._forward_pass_fast(X)
+        y_pred = self._online_output(X)
+        if y_pred is None:
+            check_is_fitted(self)
+            y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         if y_pred.ndim == 1:
@@ -1249,6 +1263,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values.
         """
+        output = self._online_output(X)
+        if output is not None:
+            return self._prediction(output)
         check_is_fitted(self)
         return self._predict(X)
 
