@@ -1,7 +1,7 @@
 """fastmlp against scikit-learn and PyTorch, side by side in one process.
 
     python benchmarks/compare.py [--quick] [--repeats N] [--workloads a,b]
-                                 [--sections fit,predict,lbfgs,memory,scaling]
+                                 [--sections fit,predict,latency,lbfgs,memory,scaling]
                                  [--dtypes float32,float64] [--threads N] [--json out.json]
 
 Every number is a same-run comparison (see benchmarks/README.md): the
@@ -18,6 +18,11 @@ Sections
            Adam, batch size and epochs); ratios; fastmlp's GFLOP/s and the
            fraction of the engine-BLAS GEMM rate measured in the same rounds.
   predict  predict_proba on 100k rows with a 64-100-10 model.
+  latency  one request at a time: predict_proba and predict on 1, 10 and 100
+           float32 rows, a 64-100-10 classifier and a 64-100-1 regressor
+           (digits): fastmlp, scikit-learn and onnxruntime (fastmlp.to_onnx,
+           one thread); each call timed alone, median of 5,000 per contender,
+           interleaved in blocks of 100 calls.
   lbfgs    L-BFGS fit on digits (64-100-10, max_iter=100).
   memory   peak resident memory added by `fit`, each estimator in its own
            subprocess, against a baseline subprocess that only loads the data.
@@ -477,6 +482,102 @@ def section_predict(args, dtypes):
 
 
 # ---------------------------------------------------------------------------
+# Latency: one request at a time
+
+LATENCY_ROWS = (1, 10, 100)
+
+
+def onnx_session(est, X):
+    """An onnxruntime session of fastmlp's own export (fastmlp.to_onnx; the
+    classifier without ZipMap: plain label and probability arrays), on one
+    thread."""
+    import fastmlp
+    import onnxruntime as ort
+
+    options = {"zipmap": False} if hasattr(est, "predict_proba") else None
+    model = fastmlp.to_onnx(est, X[:1], options=options)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), so,
+                                   providers=["CPUExecutionProvider"])
+    return session, session.get_inputs()[0].name, [o.name for o in session.get_outputs()]
+
+
+def latency_calls(fm, sk, ort_run, method, Xr):
+    """The three contenders' calls of `method` on the rows Xr, and their
+    outputs (checked against each other)."""
+    fm_call = getattr(fm, method)
+    sk_call = getattr(sk, method)
+    return {"fastmlp": lambda: fm_call(Xr), "sklearn": lambda: sk_call(Xr),
+            "onnxruntime": ort_run}
+
+
+def section_latency(args, dtypes):
+    """predict / predict_proba on 1, 10 and 100 C-contiguous rows of the
+    fitted dtype, one call at a time: fastmlp, scikit-learn and onnxruntime
+    (fastmlp's export, one thread), interleaved in blocks of calls; each call
+    timed alone, the median per contender."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        log("latency: onnxruntime is not installed (pip install fastmlp[test]); skipped")
+        return []
+    n_calls = 500 if args.quick else 5000
+    block = 100
+    dtype = np.float32  # what ONNX models take; the issue's case
+    digits = dict(WORKLOADS["digits"], epochs=5)
+    X, y = make_data(digits, dtype)
+    models = {"classifier": (digits, y),
+              "regressor": (dict(digits, data="regression"), y.astype(dtype))}
+    rows = []
+    for kind, (spec, target) in models.items():
+        fm = fit_estimator("fastmlp", spec, X, target)
+        sk = fit_estimator("sklearn", spec, X, target)
+        session, input_name, output_names = onnx_session(fm, X)
+        methods = ["predict_proba", "predict"] if kind == "classifier" else ["predict"]
+        for method in methods:
+            # the classifier's outputs: label, probabilities
+            wanted = ([output_names[1]] if method == "predict_proba" else output_names[:1])
+            for n_rows in LATENCY_ROWS:
+                Xr = np.ascontiguousarray(X[:n_rows])
+                feed = {input_name: Xr}
+                calls = latency_calls(fm, sk, lambda: session.run(wanted, feed), method, Xr)
+                outputs = {name: np.asarray(call()).reshape(n_rows, -1).astype(np.float64)
+                           for name, call in calls.items()}
+                times = {name: [] for name in calls}
+                perf_counter = time.perf_counter
+                for _ in range(n_calls // block):
+                    for name, call in calls.items():
+                        record = times[name].append
+                        for _ in range(block):
+                            start = perf_counter()
+                            call()
+                            record(perf_counter() - start)
+                med = {name: median(t) for name, t in times.items()}
+                rows.append(dict(
+                    model=kind, method=method, n_rows=n_rows, dtype=np.dtype(dtype).name,
+                    layers=[64, 100, 10 if kind == "classifier" else 1],
+                    calls=n_calls, median=med,
+                    sklearn_over_fastmlp=med["sklearn"] / med["fastmlp"],
+                    fastmlp_over_onnxruntime=med["fastmlp"] / med["onnxruntime"],
+                    max_abs_diff_sklearn=float(np.abs(outputs["fastmlp"] -
+                                                      outputs["sklearn"]).max()),
+                    max_abs_diff_onnxruntime=float(np.abs(outputs["fastmlp"] -
+                                                          outputs["onnxruntime"]).max())))
+    print(f"\n== latency: one call at a time, {n_calls} calls each, interleaved in blocks "
+          f"of {block}, median per call (µs); float32, 64-100-10 / 64-100-1 (digits) ==")
+    print(f"{'model':11} {'method':14} {'rows':>4} {'fastmlp':>8} {'sklearn':>8} "
+          f"{'onnxrt':>8} {'sk/fm':>7} {'fm/ort':>7}")
+    for r in rows:
+        m = r["median"]
+        print(f"{r['model']:11} {r['method']:14} {r['n_rows']:4d} {1e6 * m['fastmlp']:8.1f} "
+              f"{1e6 * m['sklearn']:8.1f} {1e6 * m['onnxruntime']:8.1f} "
+              f"{r['sklearn_over_fastmlp']:6.1f}x {r['fastmlp_over_onnxruntime']:6.2f}x")
+    return rows
+
+
+# ---------------------------------------------------------------------------
 # L-BFGS
 
 def section_lbfgs(args, dtypes):
@@ -749,7 +850,7 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--_memory-child":
         memory_child(sys.argv[2:])
         return
-    sections_all = ["fit", "predict", "lbfgs", "memory", "scaling"]
+    sections_all = ["fit", "predict", "latency", "lbfgs", "memory", "scaling"]
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 2)[2])
@@ -817,6 +918,8 @@ def main():
             results["fit"] = section_fit(args, dtypes, torch, results["gemm"])
         if "predict" in sections:
             results["predict"] = section_predict(args, dtypes)
+        if "latency" in sections:
+            results["latency"] = section_latency(args, dtypes)
         if "lbfgs" in sections:
             results["lbfgs"] = section_lbfgs(args, dtypes)
         if "scaling" in sections:

@@ -86,6 +86,13 @@ typedef enum {
     FM_ERR_INVALID = 3      /* inconsistent arguments */
 } fm_status;
 
+/* What fm_nonfinite found in an input. */
+typedef enum {
+    FM_FINITE = 0,
+    FM_NONFINITE_INF = 1, /* +-infinity, and no NaN */
+    FM_NONFINITE_NAN = 2  /* NaN (infinities may be there too) */
+} fm_finiteness;
+
 /* The network's shape and its fixed hyper-parameters. */
 typedef struct {
     int n_layers;                 /* L dense layers */
@@ -132,6 +139,22 @@ typedef struct {
     /* The loss's parameter: Huber's delta, the quantile's q; unused by the
      * other losses.  (Last, so that the fields above keep their place.) */
     double loss_param;
+
+    /* ---- Data augmentation of fm_train_epoch's batches (off when NULL;
+     * ignored by fm_loss_grad and fm_predict).  Each augmented batch is
+     * copied into the workspace (CSR rows densified there), then: ---- */
+    /* Mixup: row i of batch b becomes lam x_i + (1 - lam) x_j with
+     * lam = mixup_lambda[b] in [0, 1] and j its partner, the row at position
+     * mixup_partner[i'] within the same batch (i' its position in order,
+     * mixup_partner has n_order entries); its target and sample weight are
+     * blended with the same lam. */
+    const double *mixup_lambda;
+    const int64_t *mixup_partner;
+    /* F standard deviations >= 0: Gaussian noise added to each (mixed) row,
+     * a pure function of (noise_seed, sample index, feature) (Box-Muller from
+     * the dropout hash), so independent of batching and threads. */
+    const double *input_noise;
+    uint64_t noise_seed;
 } fm_net;
 
 /* Input rows, dense or CSR, of the net's dtype.  Exactly one of

@@ -117,6 +117,10 @@ int SFX(fm_loss_grad)(const fm_net *net, const REAL *params, const fm_input *x,
 int SFX(fm_predict)(const fm_net *net, const REAL *params, const fm_input *x,
                     int chunk_rows, void *workspace, int64_t workspace_bytes, REAL *out,
                     fm_interrupt_fn interrupt, void *interrupt_ctx);
+/* FM_FINITE when all n values of x are finite, else FM_NONFINITE_NAN (one is
+ * NaN) or FM_NONFINITE_INF (none is NaN, one is infinite): scikit-learn's
+ * order of precedence in its error message. */
+int SFX(fm_nonfinite)(const REAL *x, int64_t n);
 /* Bytes of a workspace for calls of up to max_rows rows (training, the
  * largest use; dense_input: whether X is dense); -1 if it cannot exist. */
 int64_t SFX(fm_workspace_bytes)(const fm_net *net, int max_rows, int dense_input);

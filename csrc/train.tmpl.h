@@ -56,6 +56,7 @@ static int64_t SFX(workspace_layout)(const fm_net *net, int max_rows, int dense,
     const int64_t width = total_layer_width(net);
     int pre, bn, dropout;
     SFX(needed_regions)(net, &pre, &bn, &dropout);
+    dense = dense || augments_batches(net); /* augmented batches are copied, dense */
     const int64_t counts[WS_REGIONS] = {
         rows * width, rows * width, max_weights, fm_n_params(net), rows * n_outputs, rows,
         dense ? rows * n_features : 0, pre ? rows * width : 0, bn ? rows * width : 0,
@@ -86,7 +87,7 @@ static int SFX(workspace_init)(SFX(workspace) *ws, const fm_net *net, const fm_i
                                int max_rows, void *buffer, int64_t buffer_bytes)
 {
     int64_t offsets[WS_REGIONS];
-    const int dense = x->dense != NULL;
+    const int dense = x->dense != NULL || augments_batches(net);
     const int64_t bytes = SFX(workspace_layout)(net, max_rows, dense, offsets);
     memset(ws, 0, sizeof *ws);
     if (bytes < 0 || (uint64_t)bytes > SIZE_MAX) return FM_ERR_NOMEM;
@@ -323,6 +324,59 @@ static double SFX(sum)(const REAL *v, int64_t n)
     return total;
 }
 
+/* x_row := scale * (row `row` of x) (accumulate: +=), dense or CSR. */
+static void SFX(load_row)(REAL *restrict x_row, const fm_input *x, int64_t row, REAL scale,
+                          int accumulate)
+{
+    const int64_t n_features = x->n_cols;
+    if (x->dense) {
+        const REAL *src = (const REAL *)x->dense + row * n_features;
+        if (accumulate)
+            for (int64_t f = 0; f < n_features; f++) x_row[f] += scale * src[f];
+        else
+            for (int64_t f = 0; f < n_features; f++) x_row[f] = scale * src[f];
+        return;
+    }
+    if (!accumulate) memset(x_row, 0, sizeof(REAL) * (size_t)n_features);
+    const REAL *data = (const REAL *)x->csr_data;
+    for (int64_t p = x->csr_indptr[row]; p < x->csr_indptr[row + 1]; p++)
+        x_row[x->csr_indices[p]] += scale * data[p];
+}
+
+/* The augmented copy of batch `batch` (rows = order + start, n_rows of them)
+ * in ws->x (B, F), ws->y (B, O) and ws->sw (B,): mixup of each row with its
+ * partner, its target and sample weight alike, then the input noise. */
+static void SFX(augment_batch)(const fm_net *net, const fm_input *x, const REAL *y,
+                               const REAL *sw, const int64_t *rows, int64_t start,
+                               int64_t batch, int n_rows, SFX(workspace) *ws)
+{
+    const int64_t n_features = x->n_cols, n_outputs = net->layer_sizes[net->n_layers];
+    for (int i = 0; i < n_rows; i++) {
+        REAL *x_row = ws->x + (int64_t)i * n_features, *y_row = ws->y + (int64_t)i * n_outputs;
+        const int64_t a = rows[i];
+        if (net->mixup_lambda) {
+            const int64_t b = rows[net->mixup_partner[start + i]];
+            const REAL lam = (REAL)net->mixup_lambda[batch];
+            const REAL rest = (REAL)(1.0 - net->mixup_lambda[batch]);
+            SFX(load_row)(x_row, x, a, lam, 0);
+            SFX(load_row)(x_row, x, b, rest, 1);
+            for (int64_t o = 0; o < n_outputs; o++)
+                y_row[o] = lam * y[a * n_outputs + o] + rest * y[b * n_outputs + o];
+            if (sw) ws->sw[i] = lam * sw[a] + rest * sw[b];
+        } else {
+            SFX(load_row)(x_row, x, a, 1, 0);
+            memcpy(y_row, y + a * n_outputs, sizeof(REAL) * (size_t)n_outputs);
+            if (sw) ws->sw[i] = sw[a];
+        }
+        if (net->input_noise) {
+            const uint32_t key = fm_dropout_row_key(net->noise_seed, a);
+            for (int64_t f = 0; f < n_features; f++)
+                if (net->input_noise[f] > 0)
+                    x_row[f] += (REAL)(net->input_noise[f] * gaussian_draw(key, f));
+        }
+    }
+}
+
 int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
                         const fm_input *x, const REAL *y, const REAL *sw,
                         const int64_t *order, int64_t n_order, int batch_size,
@@ -344,10 +398,13 @@ int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
     if (fm_batch_norm_units(net) > 0 && !net->running_stats) return FM_ERR_INVALID;
     for (int64_t i = 0; i < n_order; i++)
         if (order[i] < 0 || order[i] >= x->n_rows) return FM_ERR_INVALID;
+    if (check_augmentation(net, n_order, batch_size, x->n_cols) != FM_OK)
+        return FM_ERR_INVALID;
     if (n_order == 0) return FM_OK;
 
     const int64_t n_features = x->n_cols, n_outputs = net->layer_sizes[net->n_layers];
     const int64_t n_params = fm_n_params(net);
+    const int augment = augments_batches(net);
     const int max_rows = (int)(batch_size < n_order ? batch_size : n_order);
     SFX(workspace) ws;
     if (SFX(workspace_init)(&ws, net, x, max_rows, workspace, workspace_bytes) != FM_OK)
@@ -363,7 +420,15 @@ int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
         int consecutive = 1;
         for (int i = 1; i < n_rows && consecutive; i++) consecutive = rows[i] == rows[0] + i;
         const REAL *xb = NULL, *yb, *swb = NULL;
-        if (consecutive) {
+        /* an augmented batch is a dense copy: its own input */
+        fm_input batch_input = {n_rows, n_features, ws.x, NULL, NULL, NULL};
+        const fm_input *xin = augment ? &batch_input : x;
+        if (augment) {
+            SFX(augment_batch)(net, x, y, sw, rows, start, start / batch_size, n_rows, &ws);
+            xb = ws.x;
+            yb = ws.y;
+            swb = sw ? ws.sw : NULL;
+        } else if (consecutive) {
             xb = x_dense ? x_dense + rows[0] * n_features : NULL;
             yb = y + rows[0] * n_outputs;
             swb = sw ? sw + rows[0] : NULL;
@@ -385,8 +450,8 @@ int SFX(fm_train_epoch)(const fm_net *net, REAL *params, fm_optimizer *opt,
             yb = ws.y;
             swb = sw ? ws.sw : NULL;
         }
-        SFX(forward)(net, params, x, xb, rows, 0, n_rows, &ws, NULL, 1);
-        double data_loss = SFX(backward)(net, params, x, xb, rows, 0, yb, swb, n_rows, &ws,
+        SFX(forward)(net, params, xin, xb, rows, 0, n_rows, &ws, NULL, 1);
+        double data_loss = SFX(backward)(net, params, xin, xb, rows, 0, yb, swb, n_rows, &ws,
                                          ws.grad);
         double sw_sum = swb ? SFX(sum)(swb, n_rows) : (double)n_rows;
         /* the gradient's scaling and L2 term are applied inside the update,

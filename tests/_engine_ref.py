@@ -206,6 +206,16 @@ def dropout_row_keys(seed, samples):
     return mix32(key ^ _low32(samples))
 
 
+def gaussian_noise(seed, samples, n_features):
+    """The engine's input noise before scaling, (len(samples), n_features):
+    Box-Muller from two hashes of (row key, feature) (csrc/train.c)."""
+    keys = dropout_row_keys(seed, np.asarray(samples, np.int64))
+    at = keys[:, None] + np.arange(n_features, dtype=np.uint32)[None, :] * np.uint32(0x3C6EF372)
+    u1 = (mix32(at ^ np.uint32(0x85EBCA6B)).astype(np.float64) + 1.0) / 2.0**32
+    u2 = mix32(at ^ np.uint32(0xC2B2AE35)).astype(np.float64) / 2.0**32
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2 * np.pi * u2)
+
+
 def dropout_threshold(rate):
     """round(rate * 2**24), as the engine's (uint32_t)(rate * 2^24 + 0.5)."""
     return int(rate * 16777216.0 + 0.5)

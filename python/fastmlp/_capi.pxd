@@ -28,6 +28,10 @@ cdef extern from "fastmlp.h" nogil:
         double batch_norm_eps
         void *running_stats
         double loss_param
+        const double *mixup_lambda
+        const int64_t *mixup_partner
+        const double *input_noise
+        uint64_t noise_seed
 
     ctypedef struct fm_input:
         int64_t n_rows
@@ -71,6 +75,8 @@ cdef extern from "fastmlp.h" nogil:
         FM_PRODUCT_FORWARD, FM_PRODUCT_WEIGHT_GRAD, FM_PRODUCT_INPUT_GRAD, FM_N_PRODUCTS
     ctypedef enum fm_status:
         FM_OK, FM_ERR_NOMEM, FM_ERR_INTERRUPTED, FM_ERR_INVALID
+    ctypedef enum fm_finiteness:
+        FM_FINITE, FM_NONFINITE_INF, FM_NONFINITE_NAN
 
     void fm_set_blas(fm_sgemm_fn sgemm, fm_dgemm_fn dgemm)
     int fm_detect_cpu(const char *max_isa)
@@ -174,6 +180,8 @@ cdef extern from "fastmlp.h" nogil:
     int fm_predict_f64(const fm_net *net, const double *params, const fm_input *x,
                        int chunk_rows, void *workspace, int64_t workspace_bytes, double *out,
                        fm_interrupt_fn interrupt, void *ctx)
+    int fm_nonfinite_f32(const float *x, int64_t n)
+    int fm_nonfinite_f64(const double *x, int64_t n)
     int64_t fm_workspace_bytes_f32(const fm_net *net, int max_rows, int dense_input)
     int64_t fm_workspace_bytes_f64(const fm_net *net, int max_rows, int dense_input)
 

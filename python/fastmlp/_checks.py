@@ -124,3 +124,14 @@ def check_lbfgs_result(result, max_iter):
         )
         warnings.warn(msg, ConvergenceWarning, stacklevel=3)
     return n_iter
+
+
+def check_augmentation(estimator):
+    """Data augmentation (input_noise, mixup_alpha) acts on the mini-batches
+    of the stochastic solvers: 'lbfgs' refuses it rather than ignore it."""
+    noise = np.asarray(estimator.input_noise, dtype=np.float64)
+    if estimator.solver == "lbfgs" and (np.any(noise != 0) or estimator.mixup_alpha > 0):
+        raise ValueError(
+            "input_noise and mixup_alpha augment mini-batches: use a stochastic "
+            "solver ('sgd', 'adam', 'rmsprop', 'adamw'), not 'lbfgs'"
+        )

@@ -265,3 +265,26 @@ LABEL_SMOOTHING = """
         eps) * y + eps / 2`` per label).  ``loss_`` is that smoothed
         cross-entropy (it does not reach 0); the early-stopping validation
         score and loss use the true labels.  Every solver."""
+
+AUGMENTATION_PARAMETERS = """
+    input_noise : float or array-like of shape (n_features,), default=0.0
+        Standard deviation (>= 0) of Gaussian noise added to the inputs of
+        every training mini-batch, one for all features or one per feature,
+        in the units of X (scale X first, e.g. with ``StandardScaler``).
+        Fresh draws every batch and epoch; never at prediction, validation or
+        scoring.  The noise of a sample is a function of a per-epoch seed
+        drawn from ``random_state``, the sample and the feature: fits are
+        reproducible and independent of the thread count.  Sparse X: each
+        batch is densified (B x n_features values) before the noise is added.
+        Stochastic solvers only ('lbfgs' raises a ValueError).
+    mixup_alpha : float, default=0.0
+        > 0: mixup.  Each training mini-batch is blended with a random
+        permutation of itself, ``x = lam * x_i + (1 - lam) * x_j`` with one
+        ``lam ~ Beta(mixup_alpha, mixup_alpha)`` per batch; the training
+        targets are blended alike (the class probabilities for classifiers,
+        after ``label_smoothing``; the values for regressors) and so are the
+        sample weights, ``lam * sw_i + (1 - lam) * sw_j``, which keeps each
+        batch's weight sum.  Noise (``input_noise``) is added after the
+        blend.  ``loss_`` is the loss on the blended batches.  Sparse X: each
+        batch is densified.  Stochastic solvers only ('lbfgs' raises a
+        ValueError)."""

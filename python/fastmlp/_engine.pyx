@@ -11,6 +11,7 @@ only the tests and benchmarks use, are in _kernels.pyx.
 """
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memset
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_ANY_CONTIGUOUS
 from cpython.exc cimport PyErr_CheckSignals
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -279,6 +280,10 @@ cdef class Network:
         self.net.batch_norm_eps = batch_norm_eps
         self.net.running_stats = NULL
         self.net.loss_param = loss_param
+        self.net.mixup_lambda = NULL  # augmentation: per train_epoch call
+        self.net.mixup_partner = NULL
+        self.net.input_noise = NULL
+        self.net.noise_seed = 0
         if fm_check_net(&self.net) != FM_OK:
             raise ValueError("inconsistent network description")
 
@@ -624,8 +629,34 @@ cdef void *_workspace_address(ws, int64_t *n_bytes):
     return _address(ws)
 
 
+def _augmentation_arrays(mixup_lambda, mixup_partner, input_noise, n_order, rows, n_features):
+    """The checked, C-contiguous augmentation arrays of train_epoch (None
+    where off): mixup_lambda (one per batch) with mixup_partner (one per
+    position of order, its partner's position within its batch), and
+    input_noise (a standard deviation, scalar or per feature, >= 0)."""
+    if (mixup_lambda is None) != (mixup_partner is None):
+        raise ValueError("mixup_lambda and mixup_partner go together")
+    if mixup_lambda is not None:
+        n_batches = (n_order + rows - 1) // rows
+        mixup_lambda = np.ascontiguousarray(mixup_lambda, dtype=np.float64)
+        _check_array(mixup_lambda, "mixup_lambda", np.float64, (n_batches,))
+        if not np.all((mixup_lambda >= 0) & (mixup_lambda <= 1)):
+            raise ValueError("mixup_lambda must be in [0, 1]")
+        _check_array(mixup_partner, "mixup_partner", np.int64, (n_order,))
+        batch_rows = np.minimum(rows, n_order - np.arange(n_order) // rows * rows)
+        if n_order and not np.all((mixup_partner >= 0) & (mixup_partner < batch_rows)):
+            raise ValueError("mixup_partner must be positions within each batch")
+    if input_noise is not None:
+        input_noise = np.ascontiguousarray(
+            np.broadcast_to(np.asarray(input_noise, dtype=np.float64), (n_features,)))
+        if not np.all(np.isfinite(input_noise) & (input_noise >= 0)):
+            raise ValueError("input_noise must be finite and >= 0")
+    return mixup_lambda, mixup_partner, input_noise
+
+
 def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, order,
-                batch_size, workspace=None, dropout_seed=0, running_stats=None):
+                batch_size, workspace=None, dropout_seed=0, running_stats=None, *,
+                mixup_lambda=None, mixup_partner=None, input_noise=None, noise_seed=0):
     """One epoch of mini-batch training, in place on params and optimizer.
 
     X (N, F) dense or CSR, y (N, O), sample_weight (N,) or None, order: int64
@@ -634,6 +665,13 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
     workspace: from ``workspace(net, dtype, batch_size)``, or None to allocate
     per call.  dropout_seed: the epoch's dropout masks; running_stats: the
     batch-norm running statistics, updated in place (required with batch norm).
+
+    Augmentation of each batch (off by default): mixup_lambda (one lambda
+    per batch) with mixup_partner (int64, one per position of order: the
+    position, within the same batch, of the row it is blended with) blends
+    inputs, targets and sample weights; input_noise (a standard deviation,
+    or one per feature) adds Gaussian noise keyed by (noise_seed, sample,
+    feature).  Augmented batches are dense copies (CSR rows are densified).
     """
     dtype, inp_ = _check_targets(net, params, X, y, sample_weight)
     if net.batch_norm_units and running_stats is None:
@@ -644,8 +682,19 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
     _check_array(order, "order", np.int64, (None,))
     cdef int rows = _check_rows(batch_size, "batch_size")
     plan = _plan(net, dtype, min(rows, max(order.shape[0], 1)), True, inp.c.dense != NULL)
+    mixup_lambda, mixup_partner, input_noise = _augmentation_arrays(
+        mixup_lambda, mixup_partner, input_noise, order.shape[0], rows, inp.shape[1])
+    augment = mixup_lambda is not None or input_noise is not None
+    if augment and inp.c.dense == NULL:  # the batches are densified
+        plan = _plan(net, dtype, min(rows, max(order.shape[0], 1)), True, True)
     cdef fm_net cnet = _net_for_call(net, _check_seed(dropout_seed), running_stats, dtype,
                                      plan)
+    if mixup_lambda is not None and order.shape[0]:
+        cnet.mixup_lambda = <const double *>_address(mixup_lambda)
+        cnet.mixup_partner = <const int64_t *>_address(mixup_partner)
+    if input_noise is not None:
+        cnet.input_noise = <const double *>_address(input_noise)
+        cnet.noise_seed = _check_seed(noise_seed)
     cdef int64_t ws_bytes
     cdef void *ws = _workspace_address(workspace, &ws_bytes)
     cdef fm_optimizer opt = optimizer.c_struct(params)
@@ -750,3 +799,115 @@ def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS,
                                     _check_signals, <void *>errors)
     _check_status(status, errors)
     return out
+
+
+cdef void *_buffer_address(arr) except NULL:
+    """The data address of a contiguous ndarray, through the buffer protocol:
+    a tenth of the cost of __array_interface__ (which builds a dict), for
+    the calls that run per request.  The caller keeps arr alive."""
+    cdef Py_buffer view
+    PyObject_GetBuffer(arr, &view, PyBUF_ANY_CONTIGUOUS)
+    cdef void *address = view.buf
+    PyBuffer_Release(&view)
+    if address == NULL:  # an empty array's buffer may have none
+        return <void *>1
+    return address
+
+
+cdef _check_rows_array(arr, str name, dtype, int64_t n_rows, int64_t n_cols):
+    """The few checks of predict_rows: a C-contiguous ndarray of dtype, (n_rows,
+    n_cols) (n_rows < 0: any), as cheap as they can be (every online call)."""
+    if not isinstance(arr, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(arr).__name__}")
+    if arr.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {dtype}, got {arr.dtype}")
+    shape = arr.shape
+    if len(shape) != 2 or (n_rows >= 0 and shape[0] != n_rows) or shape[1] != n_cols:
+        raise ValueError(f"{name} has shape {shape}, expected ({n_rows}, {n_cols})")
+    if not arr.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+
+
+def predict_rows(Network net, params, X, out, bytes plan, int chunk_rows, workspace=None):
+    """out (N, O) := the network's output for the dense rows X (N, F), unless
+    X holds a value that is not finite: then out is left as it was.
+
+    Returns FINITE after predicting, or NONFINITE_NAN / NONFINITE_INF (what
+    X holds: the caller raises its own error).  The lean call of prediction's
+    fast path: X, params and out are C-contiguous arrays of one dtype; plan is
+    the kernel plan for calls of min(N, chunk_rows) rows (``_plan``), kept by
+    the caller; workspace: see ``workspace`` (None: allocated per call).  The
+    check and the forward pass run in one call with the GIL released."""
+    if net.batch_norm_units:
+        raise ValueError("predict takes a network without batch norm: fold the "
+                         "running statistics into the weights first")
+    if not isinstance(params, np.ndarray):
+        raise ValueError(f"params must be a numpy array, got {type(params).__name__}")
+    dtype = params.dtype
+    if dtype != np.float32 and dtype != np.float64:
+        raise ValueError(f"params must be float32 or float64, got {dtype}")
+    cdef int n_layers = net.net.n_layers
+    cdef int64_t n_params = fm_n_params(&net.net)
+    if params.ndim != 1 or params.shape[0] != n_params or not params.flags.c_contiguous:
+        raise ValueError(f"params has shape {params.shape}, expected ({n_params},)")
+    _check_rows_array(X, "X", dtype, -1, net.net.layer_sizes[0])
+    cdef int64_t n_rows = X.shape[0]
+    _check_rows_array(out, "out", dtype, n_rows, net.net.layer_sizes[n_layers])
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be an integer in [1, 2**31), got {chunk_rows}")
+    cdef fm_net cnet = _net_for_call(net, 0, None, dtype, plan)
+    cdef fm_input inp
+    memset(&inp, 0, sizeof(inp))
+    inp.dense = _buffer_address(X)
+    inp.n_rows = n_rows
+    inp.n_cols = net.net.layer_sizes[0]
+    cdef int64_t ws_bytes = 0
+    cdef void *ws = NULL
+    if workspace is not None:
+        if not isinstance(workspace, np.ndarray) or workspace.dtype != np.uint8 \
+                or workspace.ndim != 1 or not workspace.flags.c_contiguous \
+                or not workspace.flags.writeable:
+            raise ValueError("workspace must be a writeable C-contiguous uint8 array")
+        ws_bytes = workspace.shape[0]
+        ws = _buffer_address(workspace)
+    cdef void *p = _buffer_address(params)
+    cdef void *o = _buffer_address(out)
+    cdef int status = FM_OK, finiteness
+    cdef list errors = []
+    cdef bint single = dtype == np.float32
+    with nogil:
+        if single:
+            finiteness = fm_nonfinite_f32(<const float *>inp.dense, n_rows * inp.n_cols)
+            if finiteness == FM_FINITE:
+                status = fm_predict_f32(&cnet, <float *>p, &inp, chunk_rows, ws, ws_bytes,
+                                        <float *>o, _check_signals, <void *>errors)
+        else:
+            finiteness = fm_nonfinite_f64(<const double *>inp.dense, n_rows * inp.n_cols)
+            if finiteness == FM_FINITE:
+                status = fm_predict_f64(&cnet, <double *>p, &inp, chunk_rows, ws, ws_bytes,
+                                        <double *>o, _check_signals, <void *>errors)
+    _check_status(status, errors)
+    return finiteness
+
+
+FINITE = FM_FINITE
+NONFINITE_INF = FM_NONFINITE_INF
+NONFINITE_NAN = FM_NONFINITE_NAN
+
+
+def nonfinite(X):
+    """FINITE, NONFINITE_NAN or NONFINITE_INF: what the C-contiguous float32
+    or float64 array X holds (the engine's check of predict_rows)."""
+    dtype = _float_dtype(X, "X")
+    if not X.flags.c_contiguous:
+        raise ValueError("X must be C-contiguous")
+    cdef int64_t n = X.size
+    cdef void *x = _address(X)
+    cdef int found
+    cdef bint single = dtype == np.float32
+    with nogil:
+        found = (fm_nonfinite_f32(<const float *>x, n) if single
+                 else fm_nonfinite_f64(<const double *>x, n))
+    return found

@@ -10,6 +10,8 @@ they rely on has its own module:
 - ``_losses``: loss names, output activations and the reported data loss;
 - ``_checks``, ``_class_weight``, ``_resources``: option and input checks,
   class weights, memory and threads;
+- ``_inference``: predict's prepared state and its fast path for arrays
+  the engine reads as they are (online prediction);
 - ``_docstrings``: the parameter descriptions both estimators share;
 - ``_engine``: the Cython bindings of the C engine (``csrc/``), which run
   whole epochs, full-batch gradients and predictions with the GIL released.
@@ -43,16 +45,12 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_array,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from fastmlp import _docstrings, _engine
 from fastmlp._checks import (
     check_activation_name,
+    check_augmentation,
     check_callbacks,
     check_dropout_rate,
     check_flag,
@@ -63,6 +61,7 @@ from fastmlp._checks import (
     per_hidden_layer,
 )
 from fastmlp._class_weight import sample_weight_with_class_weight
+from fastmlp._inference import OnlinePredictionMixin, labels_from_output
 from fastmlp._losses import ROBUST_LOSSES, engine_loss, training_loss
 from fastmlp._parameters import (
     BATCH_NORM_EPS,
@@ -71,6 +70,7 @@ from fastmlp._parameters import (
     ParameterVectorMixin,
 )
 from fastmlp._resources import check_network_size, chunk_rows, engine_threads
+from fastmlp._sklearn_compat import check_sample_weight
 from fastmlp._training import (
     STOCHASTIC_SOLVERS,
     EpochReport,
@@ -78,6 +78,8 @@ from fastmlp._training import (
     LearningRateSchedule,
     batch_rows,
     dropout_seed,
+    epoch_augmentation,
+    input_noise_per_feature,
     make_optimizer,
     progress_bar_class,
     reset_monitoring,
@@ -88,7 +90,9 @@ from fastmlp._training import (
 _SCIPY_VERSION = tuple(int(p) for p in scipy.__version__.split(".")[:2])
 
 
-class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
+class BaseMultilayerPerceptron(
+    ParameterVectorMixin, OnlinePredictionMixin, BaseEstimator, ABC
+):
     """Shared machinery of MLPClassifier and MLPRegressor.
 
     Do not use directly.  Weights and biases live in one flat vector
@@ -145,6 +149,8 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         "l1": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), list, tuple],
         "batch_norm": ["boolean", list, tuple],
+        "input_noise": [Interval(Real, 0, None, closed="left"), "array-like"],
+        "mixup_alpha": [Interval(Real, 0, None, closed="left")],
     }
 
     @abstractmethod
@@ -188,6 +194,8 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         l1,
         dropout,
         batch_norm,
+        input_noise,
+        mixup_alpha,
     ):
         self.activation = activation
         self.solver = solver
@@ -227,6 +235,8 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         self.l1 = l1
         self.dropout = dropout
         self.batch_norm = batch_norm
+        self.input_noise = input_noise
+        self.mixup_alpha = mixup_alpha
 
     # ------------------------------------------------------------------
 
@@ -289,13 +299,17 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         """The output layer's activation for X, (n_samples, n_outputs)."""
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        params = self._packed_params()
-        dtype = np.result_type(X.dtype, params.dtype)
+        state = self._inference()
+        if type(X) is np.ndarray and X.flags.c_contiguous and X.flags.aligned:
+            output = state.output(X)  # None: another dtype, or not finite
+            if output is not None:
+                return output
+        dtype = np.result_type(X.dtype, state.dtype)
         if dtype not in (np.float32, np.float64):
             dtype = np.float64
         X = engine_input(X, dtype)
-        params = self._inference_params(params).astype(dtype, copy=False)
-        network = self._network(training=False)
+        params = state.params.astype(dtype, copy=False)
+        network = state.network
         return _engine.predict(
             network, params, X, chunk_rows=chunk_rows(network.layer_sizes, dtype)
         )
@@ -409,13 +423,14 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
             not self.warm_start and not incremental
         )
         check_callbacks(self.callbacks)
+        check_augmentation(self)
         # a missing tqdm is reported before any work is done
         bar_class = progress_bar_class(self, incremental)
 
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            sample_weight = check_sample_weight(sample_weight, X)
         sample_weight = self._with_class_weight(y, sample_weight)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
@@ -516,7 +531,7 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
                 f"{self.n_outputs_}."
             )
         if sample_weight_val is not None:
-            sample_weight_val = _check_sample_weight(sample_weight_val, X_val)
+            sample_weight_val = check_sample_weight(sample_weight_val, X_val)
         sample_weight_val = self._with_class_weight(y_val, sample_weight_val)
         labels = y_val
         if is_classifier(self):
@@ -631,7 +646,13 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
         batch_size = batch_rows(self.batch_size, n_samples, warn=True)
         network = self._network()
         # one workspace for the whole fit: no allocation per epoch or batch
-        workspace = _engine.workspace(network, params.dtype, batch_size, not sp.issparse(X))
+        noise = input_noise_per_feature(self.input_noise, X.shape[1])
+        mixup_alpha = float(self.mixup_alpha)
+        # augmented batches are dense copies, also of sparse X
+        augments = noise is not None or mixup_alpha > 0
+        workspace = _engine.workspace(
+            network, params.dtype, batch_size, augments or not sp.issparse(X)
+        )
         X = engine_input(X, params.dtype)
         y = self._training_targets(y, params.dtype)
         if sample_weight is not None:
@@ -646,11 +667,15 @@ class BaseMultilayerPerceptron(ParameterVectorMixin, BaseEstimator, ABC):
                     if self.shuffle:
                         order = shuffle_order(order, self._random_state)
                     seed = dropout_seed(self._random_state, self._optimizer) if uses_dropout else 0
+                    augmentation = epoch_augmentation(
+                        self._random_state, self._optimizer, n_samples, batch_size, noise,
+                        mixup_alpha,
+                    )
                     learning_rate = schedule.epoch_starts(getattr(self, "_optimizer_epochs", 0))
                     accumulated_loss = _engine.train_epoch(
                         network, params, self._optimizer, X, y, sample_weight, order,
                         batch_size, workspace=workspace, dropout_seed=seed,
-                        running_stats=self._running_stats,
+                        running_stats=self._running_stats, **augmentation,
                     )
                     self.n_iter_ += 1
                     self._optimizer_epochs = getattr(self, "_optimizer_epochs", 0) + 1
@@ -757,6 +782,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         + _docstrings.CLASS_WEIGHT
         + _docstrings.EXTRA_PARAMETERS
         + _docstrings.NETWORK_PARAMETERS
+        + _docstrings.AUGMENTATION_PARAMETERS
         + _docstrings.LABEL_SMOOTHING
         + """
 
@@ -820,6 +846,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         l1=0.0,
         dropout=0.0,
         batch_norm=False,
+        input_noise=0.0,
+        mixup_alpha=0.0,
         label_smoothing=0.0,
     ):
         super().__init__(
@@ -861,6 +889,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             l1=l1,
             dropout=dropout,
             batch_norm=batch_norm,
+            input_noise=input_noise,
+            mixup_alpha=mixup_alpha,
         )
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
@@ -962,6 +992,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
+        output = self._online_output(X)
+        if output is not None:
+            return self._prediction(output)
         check_is_fitted(self)
         return self._predict(X)
 
@@ -972,7 +1005,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         """The labels predicted from the network's output activations."""
         if self.n_outputs_ == 1:
             output = output.ravel()
-        return self._label_binarizer.inverse_transform(output)
+        return labels_from_output(self._label_binarizer, output)
 
     def _score(self, X, y, sample_weight=None, output=None):
         return super()._score_with_function(
@@ -1050,8 +1083,10 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y_prob : ndarray of shape (n_samples, n_classes)
             The probability of each class, in the order of ``classes_``.
         """
-        check_is_fitted(self)
-        y_pred = self._forward_pass_fast(X)
+        y_pred = self._online_output(X)
+        if y_pred is None:
+            check_is_fitted(self)
+            y_pred = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         if y_pred.ndim == 1:
@@ -1089,6 +1124,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         + _docstrings.WEIGHT_INIT
         + _docstrings.EXTRA_PARAMETERS
         + _docstrings.NETWORK_PARAMETERS
+        + _docstrings.AUGMENTATION_PARAMETERS
         + _docstrings.ROBUST_LOSS_PARAMETERS
         + """
 
@@ -1164,6 +1200,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         l1=0.0,
         dropout=0.0,
         batch_norm=False,
+        input_noise=0.0,
+        mixup_alpha=0.0,
         huber_delta=1.0,
         quantile=0.5,
     ):
@@ -1206,6 +1244,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             l1=l1,
             dropout=dropout,
             batch_norm=batch_norm,
+            input_noise=input_noise,
+            mixup_alpha=mixup_alpha,
         )
         self.huber_delta = huber_delta
         self.quantile = quantile
@@ -1223,6 +1263,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values.
         """
+        output = self._online_output(X)
+        if output is not None:
+            return self._prediction(output)
         check_is_fitted(self)
         return self._predict(X)
 

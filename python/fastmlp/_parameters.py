@@ -171,6 +171,10 @@ class ParameterVectorMixin:
         """Make params the model's storage: coefs_, intercepts_ and the batch
         norm scales and shifts view it."""
         layout = self._parameter_layout(units)
+        # predict's prepared state describes the old vector (and holds it)
+        from fastmlp._inference import forget_state  # (_inference imports this module)
+
+        forget_state(self)
         self._params = params
         self.coefs_, self.intercepts_ = layout.layer_views(params)
         self.batch_norm_scales_, self.batch_norm_shifts_ = layout.batch_norm_views(params)

@@ -8,7 +8,8 @@
   the best score or loss so far, the best-weight snapshots, and when to stop;
 - ``EpochReport``: what each epoch reports to (verbose lines, the progress
   bar, the callbacks);
-- ``batch_rows``, ``shuffle_order``, ``dropout_seed``: one epoch's batches.
+- ``batch_rows``, ``shuffle_order``, ``dropout_seed``, ``epoch_augmentation``:
+  one epoch's batches.
 
 The estimator's ``_fit_stochastic`` wires these around ``_engine.train_epoch``.
 Random draws (the split, each epoch's shuffle, the dropout seeds) come from
@@ -159,6 +160,47 @@ def dropout_seed(random_state, optimizer):
     without the mix every call would drop the same units of each row."""
     drawn = int(random_state.randint(0, 2**63 - 1, dtype=np.int64))
     return (drawn + optimizer.step * 0x9E3779B97F4A7C15) % 2**64
+
+
+def input_noise_per_feature(input_noise, n_features):
+    """The standard deviation of the input noise of each feature, float64
+    (n_features,); None when every one is 0 (no noise)."""
+    noise = np.asarray(input_noise, dtype=np.float64)
+    if noise.ndim > 1 or (noise.ndim == 1 and noise.shape[0] != n_features):
+        raise ValueError(
+            "input_noise must be a float or one value per feature "
+            f"({n_features}), got shape {noise.shape}"
+        )
+    if not np.all(np.isfinite(noise) & (noise >= 0)):
+        raise ValueError(f"input_noise must be finite and >= 0, got {input_noise!r}")
+    noise = np.ascontiguousarray(np.broadcast_to(noise, (n_features,)))
+    return noise if np.any(noise > 0) else None
+
+
+def epoch_augmentation(random_state, optimizer, n_samples, batch_size, noise, mixup_alpha):
+    """train_epoch's augmentation arguments for one epoch of n_samples rows
+    in batches of batch_size; {} when off, so that nothing is drawn and the
+    random stream stays scikit-learn's.
+
+    noise: input_noise_per_feature's; its seed is drawn as dropout's.
+    mixup_alpha > 0: one lambda ~ Beta(alpha, alpha) per batch and a random
+    permutation within each batch (each row's partner), from a generator
+    seeded by one such draw: exact Beta draws, and each partial_fit call
+    gets new ones (the seed is mixed with the optimizer's update count)."""
+    augmentation = {}
+    if noise is not None:
+        augmentation.update(
+            input_noise=noise, noise_seed=dropout_seed(random_state, optimizer)
+        )
+    if mixup_alpha > 0:
+        rng = np.random.default_rng(dropout_seed(random_state, optimizer))
+        n_batches = -(-n_samples // batch_size)
+        lambdas = rng.beta(mixup_alpha, mixup_alpha, n_batches)
+        batch = np.arange(n_samples, dtype=np.int64) // batch_size
+        # sorting batch + U(0, 1) keys permutes the positions within each batch
+        partner = np.argsort(batch + rng.random(n_samples), kind="stable")
+        augmentation.update(mixup_lambda=lambdas, mixup_partner=partner - batch * batch_size)
+    return augmentation
 
 
 def split_validation(estimator, X, y, sample_weight):

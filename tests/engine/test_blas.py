@@ -17,10 +17,15 @@ def _engine_blas_entry():
     wrapper = _engine.blas_library()
     assert os.path.basename(os.path.dirname(wrapper)) == "linalg", wrapper
     scipy_libs = os.path.realpath(os.path.dirname(scipy.__file__) + ".libs")
+    # The loader maps one library per soname: where numpy's wheel bundles the
+    # very OpenBLAS build scipy's does (NumPy 1.21 with SciPy 1.7), scipy's
+    # resolves to numpy's copy, which is then the engine's BLAS.
+    scipy_blas_names = set(os.listdir(scipy_libs)) if os.path.isdir(scipy_libs) else set()
     matches = [
         i
         for i in threadpool_info()
         if os.path.dirname(os.path.realpath(i["filepath"])) == scipy_libs
+        or os.path.basename(i["filepath"]) in scipy_blas_names
     ]
     assert matches, f"scipy's OpenBLAS not in threadpool_info(): {threadpool_info()}"
     return matches[0]

@@ -25,6 +25,10 @@ from sklearn.utils.class_weight import compute_class_weight, compute_sample_weig
 
 from fastmlp._losses import output_loss
 from fastmlp._training import STOCHASTIC_SOLVERS
+from _sklearn_features import (
+    COMPUTE_CLASS_WEIGHT_HAS_SAMPLE_WEIGHT,
+    NO_COMPUTE_CLASS_WEIGHT_SAMPLE_WEIGHT,
+)
 from fastmlp import MLPClassifier, MLPRegressor, _engine, plot_loss_curve
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -184,6 +188,17 @@ def test_class_weight_dict_is_the_equivalent_sample_weight(solver, early_stoppin
         assert weighted.validation_loss_curve_ == reference.validation_loss_curve_
 
 
+def _compute_class_weight(class_weight, *, classes, y, sample_weight):
+    """scikit-learn's compute_class_weight, given sample_weight only where
+    there is one (older releases have no such parameter)."""
+    if sample_weight is None:
+        return compute_class_weight(class_weight, classes=classes, y=y)
+    if not COMPUTE_CLASS_WEIGHT_HAS_SAMPLE_WEIGHT:
+        pytest.skip(NO_COMPUTE_CLASS_WEIGHT_SAMPLE_WEIGHT)
+    return compute_class_weight(class_weight, classes=classes, y=y,
+                                sample_weight=sample_weight)
+
+
 @pytest.mark.parametrize("labels", ["int", "str"])
 @pytest.mark.parametrize("with_sample_weight", [False, True])
 def test_balanced_weights_are_compute_class_weights(labels, with_sample_weight):
@@ -200,7 +215,7 @@ def test_balanced_weights_are_compute_class_weights(labels, with_sample_weight):
         X, y, sample_weight=sample_weight)
     derived = clf._with_class_weight(clf._label_binarizer.transform(y).astype(bool),
                                      sample_weight)
-    per_class = compute_class_weight("balanced", classes=clf.classes_, y=y,
+    per_class = _compute_class_weight("balanced", classes=clf.classes_, y=y,
                                      sample_weight=sample_weight)
     expected = per_class[np.searchsorted(clf.classes_, y)]
     if sample_weight is not None:
@@ -298,7 +313,7 @@ def test_class_weighted_objective_gradient(class_weight, with_sample_weight):
     clf.fit(X, y, sample_weight=sample_weight)
     Y = clf._label_binarizer.transform(y).astype(np.float64)
     weights = clf._with_class_weight(Y.astype(bool), sample_weight)
-    per_class = (compute_class_weight("balanced", classes=np.arange(3), y=y,
+    per_class = (_compute_class_weight("balanced", classes=np.arange(3), y=y,
                                       sample_weight=sample_weight)
                  if class_weight == "balanced"
                  else np.array([class_weight.get(c, 1.0) for c in range(3)]))
