@@ -224,6 +224,19 @@ class OnlinePredictionMixin:
         return state
 
     def set_params(self, **params):
+        """Set the parameters of this estimator, as scikit-learn's
+        ``set_params``; what was prepared for prediction is dropped.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : estimator instance
+            Estimator instance.
+        """
         forget_state(self)
         return super().set_params(**params)
 
