@@ -8,6 +8,11 @@ import numpy as np
 import pytest
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "release_0_1_0.pkl"
+# The fixture was pickled under NumPy 2, whose arrays pickle as numpy._core;
+# NumPy 1.x cannot read them (a NumPy limit, not fastmlp's).
+if int(np.__version__.split(".")[0]) < 2:
+    pytest.skip("the 0.1.0 fixture was pickled with NumPy 2, which NumPy "
+                f"{np.__version__} cannot unpickle", allow_module_level=True)
 RELEASE = pickle.loads(FIXTURE.read_bytes())
 
 
