@@ -300,7 +300,8 @@ def test_labels_from_output_equal_label_binarizers():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_engines_finiteness_check(dtype):
     info = np.finfo(dtype)
-    finite = np.array([[0.0, -0.0, info.max, -info.max, info.tiny, info.smallest_subnormal]],
+    smallest_subnormal = np.nextafter(dtype(0), dtype(1))  # (finfo has it from NumPy 1.22)
+    finite = np.array([[0.0, -0.0, info.max, -info.max, info.tiny, smallest_subnormal]],
                       dtype=dtype)
     assert _engine.nonfinite(finite) == _engine.FINITE
     for n in (1, 7, 64, 1001):
