@@ -52,3 +52,23 @@ def run_python(code, timeout=120, env=None):
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
                           capture_output=True, text=True, timeout=timeout, env=env)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def reference_hidden(est, X, layer):
+    """Hidden layer `layer` of a fitted estimator computed in float64 NumPy
+    from its public attributes: batch norm from the running statistics
+    (eps 1e-5, unfolded), no dropout."""
+    from _engine_ref import activation
+
+    h = np.asarray(X, np.float64)
+    acts = est.activation
+    if isinstance(acts, str):
+        acts = [acts] * (len(est.coefs_) - 1)
+    for l in range(layer + 1):
+        z = h @ est.coefs_[l] + est.intercepts_[l]
+        if est.batch_norm_scales_[l] is not None:
+            z = (z - est.batch_norm_means_[l]) / np.sqrt(
+                est.batch_norm_vars_[l] + 1e-5
+            ) * est.batch_norm_scales_[l] + est.batch_norm_shifts_[l]
+        h = activation(acts[l], z, est.leaky_relu_slope)
+    return h

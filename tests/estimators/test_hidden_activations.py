@@ -9,35 +9,14 @@ import scipy.sparse as sp
 from sklearn.base import is_classifier, is_regressor
 from sklearn.datasets import make_classification, make_regression
 
-from _engine_ref import activation
+from conftest import reference_hidden
 from fastmlp import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-BN_EPS = 1e-5
-
-
-def numpy_hidden(est, X, layer):
-    """Hidden layer `layer` in float64 NumPy, batch norm from the running
-    statistics, no dropout."""
-    h = np.asarray(X, np.float64)
-    acts = est.activation
-    if isinstance(acts, str):
-        acts = [acts] * (len(est.coefs_) - 1)
-    for l in range(layer + 1):
-        z = h @ est.coefs_[l] + est.intercepts_[l]
-        if est.batch_norm_scales_[l] is not None:
-            z = (z - est.batch_norm_means_[l]) / np.sqrt(
-                est.batch_norm_vars_[l] + BN_EPS
-            ) * est.batch_norm_scales_[l] + est.batch_norm_shifts_[l]
-        h = activation(acts[l], z, est.leaky_relu_slope)
-    return h
-
-
 @pytest.fixture(scope="module")
 def data():
     return make_classification(n_samples=200, n_features=5, random_state=0)
-
 
 @pytest.fixture(scope="module")
 def clf(data):
@@ -47,33 +26,28 @@ def clf(data):
         batch_norm=[False, True, False], dropout=0.2, max_iter=30, random_state=0,
     ).fit(X, y)
 
-
 @pytest.mark.parametrize("layer", [0, 1, 2, -1, -2, -3])
 def test_matches_numpy(clf, data, layer):
     X, _ = data
-    expected = numpy_hidden(clf, X, layer % 3)
+    expected = reference_hidden(clf, X, layer % 3)
     got = clf.hidden_activations(X, layer=layer)
     assert got.shape == (X.shape[0], clf.coefs_[layer % 3].shape[1])
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
-
 def test_default_is_last_hidden_layer(clf, data):
     X, _ = data
     np.testing.assert_array_equal(clf.hidden_activations(X), clf.hidden_activations(X, 2))
-
 
 @pytest.mark.parametrize("layer", [3, -4, 10, 1.0, "0", True, None])
 def test_bad_layer(clf, data, layer):
     with pytest.raises(ValueError, match="layer must be an integer from -3 to 2"):
         clf.hidden_activations(data[0], layer=layer)
 
-
 def test_no_hidden_layer(data):
     X, y = data
     est = MLPClassifier(hidden_layer_sizes=(), max_iter=5).fit(X, y)
     with pytest.raises(ValueError, match="0 hidden layers"):
         est.hidden_activations(X)
-
 
 def test_input_validated_like_predict(clf, data):
     X, _ = data
@@ -84,7 +58,6 @@ def test_input_validated_like_predict(clf, data):
     with pytest.raises(Exception, match="not fitted"):
         MLPClassifier().hidden_activations(X)
 
-
 def test_float32_and_sparse():
     X, y = make_regression(n_samples=120, n_features=6, random_state=1)
     X32 = X.astype(np.float32)
@@ -92,14 +65,13 @@ def test_float32_and_sparse():
                        random_state=0).fit(X32, y)
     got = reg.hidden_activations(X32, layer=0)
     assert got.dtype == np.float32
-    np.testing.assert_allclose(got, numpy_hidden(reg, X32, 0), rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(got, reference_hidden(reg, X32, 0), rtol=2e-5, atol=2e-5)
     for fmt in ("csr", "csc"):
         X_sparse = sp.random(10, 6, density=0.4, format=fmt, random_state=0,
                              dtype=np.float32)
         np.testing.assert_allclose(reg.hidden_activations(X_sparse),
                                    reg.hidden_activations(X_sparse.toarray()),
                                    rtol=1e-5, atol=1e-6)
-
 
 def test_pickle_and_estimator_kind(clf, data):
     X, _ = data

@@ -18,29 +18,17 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 
 from _engine_ref import activation
-from conftest import assert_same_model, fitted_weights, running_statistics
+from conftest import assert_same_model, fitted_weights, reference_hidden, running_statistics
 from fastmlp import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-BN_EPS = 1e-5
 
 
 def numpy_predict_proba(clf, X):
     """Multiclass probabilities of a fitted classifier in float64 NumPy,
     batch norm applied from its running statistics (unfolded)."""
-    h = np.asarray(X, np.float64)
-    n_hidden = len(clf.coefs_) - 1
-    acts = clf.activation
-    if isinstance(acts, str):
-        acts = [acts] * n_hidden
-    for l in range(n_hidden):
-        z = h @ clf.coefs_[l] + clf.intercepts_[l]
-        if clf.batch_norm_scales_[l] is not None:
-            z = (z - clf.batch_norm_means_[l]) / np.sqrt(
-                clf.batch_norm_vars_[l] + BN_EPS
-            ) * clf.batch_norm_scales_[l] + clf.batch_norm_shifts_[l]
-        h = activation(acts[l], z, clf.leaky_relu_slope)
+    h = reference_hidden(clf, X, len(clf.coefs_) - 2)
     z = h @ clf.coefs_[-1] + clf.intercepts_[-1]
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
