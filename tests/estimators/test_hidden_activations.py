@@ -14,9 +14,11 @@ from fastmlp import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
+
 @pytest.fixture(scope="module")
 def data():
     return make_classification(n_samples=200, n_features=5, random_state=0)
+
 
 @pytest.fixture(scope="module")
 def clf(data):
@@ -26,6 +28,7 @@ def clf(data):
         batch_norm=[False, True, False], dropout=0.2, max_iter=30, random_state=0,
     ).fit(X, y)
 
+
 @pytest.mark.parametrize("layer", [0, 1, 2, -1, -2, -3])
 def test_matches_numpy(clf, data, layer):
     X, _ = data
@@ -34,20 +37,24 @@ def test_matches_numpy(clf, data, layer):
     assert got.shape == (X.shape[0], clf.coefs_[layer % 3].shape[1])
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
+
 def test_default_is_last_hidden_layer(clf, data):
     X, _ = data
     np.testing.assert_array_equal(clf.hidden_activations(X), clf.hidden_activations(X, 2))
+
 
 @pytest.mark.parametrize("layer", [3, -4, 10, 1.0, "0", True, None])
 def test_bad_layer(clf, data, layer):
     with pytest.raises(ValueError, match="layer must be an integer from -3 to 2"):
         clf.hidden_activations(data[0], layer=layer)
 
+
 def test_no_hidden_layer(data):
     X, y = data
     est = MLPClassifier(hidden_layer_sizes=(), max_iter=5).fit(X, y)
     with pytest.raises(ValueError, match="0 hidden layers"):
         est.hidden_activations(X)
+
 
 def test_input_validated_like_predict(clf, data):
     X, _ = data
@@ -57,6 +64,7 @@ def test_input_validated_like_predict(clf, data):
         clf.hidden_activations(np.full_like(X, np.nan))
     with pytest.raises(Exception, match="not fitted"):
         MLPClassifier().hidden_activations(X)
+
 
 def test_float32_and_sparse():
     X, y = make_regression(n_samples=120, n_features=6, random_state=1)
@@ -72,6 +80,7 @@ def test_float32_and_sparse():
         np.testing.assert_allclose(reg.hidden_activations(X_sparse),
                                    reg.hidden_activations(X_sparse.toarray()),
                                    rtol=1e-5, atol=1e-6)
+
 
 def test_pickle_and_estimator_kind(clf, data):
     X, _ = data
