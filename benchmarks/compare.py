@@ -834,6 +834,13 @@ def print_kernel_choices(report):
     print("\n== kernel choices made in this run (shapes timed: blas / own) ==")
     for (dtype, product), n in sorted(counts.items()):
         print(f"{dtype:8} {product:12} {n['blas']:3d} / {n['own']:3d}")
+    print("\n== network plans (per layer: forward, weight grad, input grad; b: BLAS, o: own;"
+          " a step's time with the seed plan -> the plan kept) ==")
+    for p in report["plans"]:
+        seconds = p["seconds"]
+        timing = (f"{seconds['seed'] * 1e6:9.1f} -> {seconds['chosen'] * 1e6:9.1f} us"
+                  if seconds else "")
+        print(f"{p['network']:48} {p['plan']:24} {timing}  {p['source']}")
 
 
 def to_jsonable(obj):

@@ -399,8 +399,10 @@ def _plan(Network net, dtype, n_rows, training, dense):
     """Who computes each product of each layer for calls of up to n_rows
     rows (see fm_net.gemm_kernels): bytes, FM_N_PRODUCTS per layer."""
     from fastmlp import _kernel_choice
+    steps = _kernel_choice.StepTimer(net, dtype, _kernel_choice.rows_bucket(n_rows), training)
     return _kernel_choice.plan(net.layer_sizes, dtype, n_rows, training=training,
-                               dense=dense, kernel=net.gemm, time_product=time_product)
+                               dense=dense, kernel=net.gemm, time_product=time_product,
+                               time_plans=steps if dense else None)
 
 
 cdef fm_net _net_for_call(Network net, uint64_t dropout_seed, running_stats, dtype,
@@ -656,7 +658,8 @@ def _augmentation_arrays(mixup_lambda, mixup_partner, input_noise, n_order, rows
 
 def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, order,
                 batch_size, workspace=None, dropout_seed=0, running_stats=None, *,
-                mixup_lambda=None, mixup_partner=None, input_noise=None, noise_seed=0):
+                mixup_lambda=None, mixup_partner=None, input_noise=None, noise_seed=0,
+                gemm_plan=None):
     """One epoch of mini-batch training, in place on params and optimizer.
 
     X (N, F) dense or CSR, y (N, O), sample_weight (N,) or None, order: int64
@@ -672,6 +675,9 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
     inputs, targets and sample weights; input_noise (a standard deviation,
     or one per feature) adds Gaussian noise keyed by (noise_seed, sample,
     feature).  Augmented batches are dense copies (CSR rows are densified).
+
+    gemm_plan: the kernel of each product (see _plan), or None to use the
+    plan fastmlp._kernel_choice makes for this call (timing it if needed).
     """
     dtype, inp_ = _check_targets(net, params, X, y, sample_weight)
     if net.batch_norm_units and running_stats is None:
@@ -681,12 +687,13 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
         raise ValueError("params must be writeable")
     _check_array(order, "order", np.int64, (None,))
     cdef int rows = _check_rows(batch_size, "batch_size")
-    plan = _plan(net, dtype, min(rows, max(order.shape[0], 1)), True, inp.c.dense != NULL)
     mixup_lambda, mixup_partner, input_noise = _augmentation_arrays(
         mixup_lambda, mixup_partner, input_noise, order.shape[0], rows, inp.shape[1])
     augment = mixup_lambda is not None or input_noise is not None
-    if augment and inp.c.dense == NULL:  # the batches are densified
-        plan = _plan(net, dtype, min(rows, max(order.shape[0], 1)), True, True)
+    plan = gemm_plan
+    if plan is None:  # augmented batches are dense copies, CSR rows densified
+        plan = _plan(net, dtype, min(rows, max(order.shape[0], 1)), True,
+                     augment or inp.c.dense != NULL)
     cdef fm_net cnet = _net_for_call(net, _check_seed(dropout_seed), running_stats, dtype,
                                      plan)
     if mixup_lambda is not None and order.shape[0]:
@@ -767,9 +774,10 @@ def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
 
 
 def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS,
-            workspace=None):
+            workspace=None, gemm_plan=None):
     """The network's output activation (N, O) for X, computed in chunks
-    (no dropout; a network with batch norm must be folded first)."""
+    (no dropout; a network with batch norm must be folded first).
+    gemm_plan: as train_epoch's."""
     if net.batch_norm_units:
         raise ValueError("predict takes a network without batch norm: fold the "
                          "running statistics into the weights first")
@@ -780,7 +788,10 @@ def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS,
         out = np.empty((inp.shape[0], net.n_outputs), dtype=dtype)
     _check_array(out, "out", dtype, (inp.shape[0], net.n_outputs), True)
     cdef int chunk = _check_rows(chunk_rows, "chunk_rows")
-    plan = _plan(net, dtype, min(chunk, max(inp.shape[0], 1)), False, inp.c.dense != NULL)
+    plan = gemm_plan
+    if plan is None:
+        plan = _plan(net, dtype, min(chunk, max(inp.shape[0], 1)), False,
+                     inp.c.dense != NULL)
     cdef fm_net cnet = _net_for_call(net, 0, None, dtype, plan)
     cdef int64_t ws_bytes
     cdef void *ws = _workspace_address(workspace, &ws_bytes)

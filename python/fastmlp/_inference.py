@@ -39,7 +39,7 @@ import weakref
 import numpy as np
 
 from fastmlp import _engine
-from fastmlp._kernel_choice import machine_signature
+from fastmlp._kernel_choice import machine_signature, rows_bucket
 from fastmlp._resources import chunk_rows
 
 # Calls of up to this many rows reuse a workspace kept per thread; larger
@@ -67,11 +67,6 @@ def forget_state(estimator):
         _states.pop(estimator, None)
     except TypeError:
         pass
-
-
-def _rows_bucket(n_rows):
-    """n_rows rounded up to a power of two (the kernel plans' buckets)."""
-    return 1 << (n_rows - 1).bit_length()
 
 
 def _prediction_settings(estimator):
@@ -156,7 +151,7 @@ class InferenceState:
         """The kernel plan for calls of n_rows rows (at most a chunk):
         _kernel_choice's, kept per row bucket, FASTMLP_GEMM and machine
         signature (which holds the BLAS's thread count)."""
-        bucket = _rows_bucket(n_rows)
+        bucket = rows_bucket(n_rows)
         key = (bucket, os.environ.get("FASTMLP_GEMM"), machine_signature())
         plan = self._plans.get(key)
         if plan is None:
@@ -170,7 +165,7 @@ class InferenceState:
         local = self._local
         rows = getattr(local, "rows", 0)
         if rows < n_rows:
-            rows = _rows_bucket(n_rows)
+            rows = rows_bucket(n_rows)
             local.buffer = _engine.workspace(self.network, self.dtype, rows)
             local.rows = rows
         return local.buffer

@@ -25,6 +25,19 @@ Rows are rounded up to a power of two, and a choice is timed at that size:
 a mini-batch of 200 rows uses the choice timed at 256, so a handful of
 timings cover every batch and chunk size.
 
+A product timed alone is not a product in a training step: there, the
+BLAS's threads may have gone to sleep, or compete for the cores with the
+engine's own workers, between two calls, and a product that the BLAS wins
+in a tight loop can cost it twice as much in a step (measured on a 2-core
+AMD EPYC: a 7-layer network of width 64 trained 1.9x slower on the plan
+its products chose alone).  So the per-product choices are only the
+starting point ("seed") of a network's plan: where the two kernels came
+within CONTESTED of each other, a few plans that differ in those products
+are timed as whole training steps (or prediction chunks) of the real
+network on synthetic data (StepTimer), and the fastest is kept, in the
+process and in the cache file, per network shape.  The seed is one of the
+plans timed, so tuning never keeps a plan slower than it as timed.
+
 Environment:
 
 ``FASTMLP_GEMM``
@@ -37,14 +50,17 @@ Environment:
 
 import functools
 import json
+import math
 import os
 import platform
 import threading
+import time
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
+from fastmlp import _engine
 from fastmlp._engine import GEMM_KERNELS as KERNELS
 from fastmlp._engine import PRODUCTS, gemm_isa
 from fastmlp._resources import blas_controllers
@@ -59,7 +75,14 @@ except ImportError:  # no file locks: the cache is still used, unlocked
 # and large products are what the BLAS's cache blocking is built for.
 _TIMING_BYTES_MAX = 256 * 2**20
 
-_CACHE_FORMAT = 1
+# Products whose two kernels timed alone within this factor of each other
+# are a close call, settled by timing whole steps (_tune); beyond it, the
+# faster alone is taken as the faster in a step too.
+CONTESTED = 2.5
+
+# 2: products and network plans in separate sections (1: products only;
+# such a file is read as empty and rewritten)
+_CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -69,8 +92,16 @@ class Choice:
     seconds: Optional[dict] = None  # kernel -> seconds per call, when measured here
 
 
+@dataclass(frozen=True)
+class Tuning:
+    plan: bytes  # one KERNELS index per (layer, product)
+    source: str  # "tuned", "cache file" or why the seed was kept untimed
+    seconds: Optional[dict] = None  # "seed" / "chosen" -> seconds per step, when tuned here
+
+
 _lock = threading.Lock()
 _known = {}  # (machine signature, shape key) -> Choice
+_tuned = {}  # (machine signature, network key) -> Tuning
 _plans = {}  # (signature, layer sizes, dtype, rows, training, dense) -> bytes
 _cache_problem = None  # why the cache file could not be used, if it could not
 
@@ -80,6 +111,7 @@ def forget():
     global _cache_problem
     with _lock:
         _known.clear()
+        _tuned.clear()
         _plans.clear()
         _cache_problem = None
 
@@ -138,13 +170,40 @@ def forced_kernel(kernel=None):
     return kernel
 
 
-def _rows_bucket(n_rows):
+def rows_bucket(n_rows):
     """n_rows rounded up to a power of two."""
     return 1 << max(int(n_rows) - 1, 0).bit_length()
 
 
 def _shape_key(dtype, product, n_rows, fan_in, fan_out):
     return f"{dtype} {product} {n_rows}x{fan_in}x{fan_out}"
+
+
+def _network_key(dtype, training, dense, n_rows, layer_sizes):
+    kind = "train" if training else "predict"
+    sizes = "-".join(str(int(n)) for n in layer_sizes)
+    return f"{dtype} {kind} {'dense' if dense else 'csr'} {n_rows} {sizes}"
+
+
+def _parse_network_key(key):
+    dtype, kind, _, n_rows, sizes = key.split(" ")
+    return dtype, kind, int(n_rows), sizes
+
+
+def plan_text(plan_bytes):
+    """A plan as text: per layer, one letter per product (b: BLAS, o: own)."""
+    letters = "".join(KERNELS[k][0] for k in plan_bytes)
+    n = len(PRODUCTS)
+    return "/".join(letters[i:i + n] for i in range(0, len(letters), n))
+
+
+def _parse_plan_text(text, n_entries):
+    """plan_text's inverse; None for text that is not a plan of n_entries."""
+    initials = {k[0]: i for i, k in enumerate(KERNELS)}
+    letters = text.replace("/", "") if isinstance(text, str) else ""
+    if len(letters) != n_entries or any(c not in initials for c in letters):
+        return None
+    return bytes(initials[c] for c in letters)
 
 
 def _parse_shape_key(key):
@@ -167,19 +226,22 @@ def _products(layer_sizes, training, dense):
                 yield layer, "input_grad", fan_in, fan_out
 
 
-def plan(layer_sizes, dtype, n_rows, *, training, dense, kernel, time_product):
+def plan(layer_sizes, dtype, n_rows, *, training, dense, kernel, time_product,
+         time_plans=None):
     """The engine's plan for calls of up to n_rows rows: bytes, one
     KERNELS index per (layer, product), len(PRODUCTS) per layer.
 
-    kernel: 'blas' or 'own' for all products, or None to choose each by
-    timing (time_product(dtype, product, n_rows, fan_in, fan_out) ->
-    seconds per kernel), unless FASTMLP_GEMM forces one."""
+    kernel: 'blas' or 'own' for all products, or None to choose by timing,
+    unless FASTMLP_GEMM forces one: each product alone first
+    (time_product(dtype, product, n_rows, fan_in, fan_out) -> seconds per
+    kernel), then, when time_plans is given, the close calls in whole steps
+    (time_plans(list of plans) -> seconds per step of each, see _tune)."""
     n_entries = len(PRODUCTS) * (len(layer_sizes) - 1)
     forced = forced_kernel(kernel)
     if forced is not None:
         return bytes([KERNELS.index(forced)]) * n_entries
     dtype = np.dtype(dtype).name
-    rows = _rows_bucket(n_rows)
+    rows = rows_bucket(n_rows)
     signature = machine_signature()
     plan_key = (signature, tuple(layer_sizes), dtype, rows, bool(training), bool(dense))
     found = _plans.get(plan_key)
@@ -188,30 +250,98 @@ def plan(layer_sizes, dtype, n_rows, *, training, dense, kernel, time_product):
     products = list(_products(layer_sizes, training, dense))
     keys = [_shape_key(dtype, product, rows, fan_in, fan_out)
             for _, product, fan_in, fan_out in products]
+    network_key = _network_key(dtype, training, dense, rows, layer_sizes)
     with _lock:
-        chosen = _choose(signature, keys, time_product)
-    entries = bytearray(n_entries)  # the BLAS where no choice applies
-    for (layer, product, _, _), choice in zip(products, chosen):
-        entries[layer * len(PRODUCTS) + PRODUCTS.index(product)] = KERNELS.index(choice.kernel)
-    _plans[plan_key] = bytes(entries)
-    return _plans[plan_key]
+        tuning = _tuned.get((signature, network_key))
+        if tuning is None:
+            with _CacheFile(signature) as stored:
+                tuning = _plan_from_file(stored, network_key, n_entries)
+                if tuning is None:
+                    chosen = _choose(stored, keys, time_product)
+                    seed = bytearray(n_entries)  # the BLAS where no choice applies
+                    for (layer, product, _, _), choice in zip(products, chosen):
+                        seed[layer * len(PRODUCTS) + PRODUCTS.index(product)] = \
+                            KERNELS.index(choice.kernel)
+                    tuning = _tune(bytes(seed), products, chosen, time_plans)
+                    stored.networks[network_key] = plan_text(tuning.plan)
+                    stored.changed = True
+            _tuned[signature, network_key] = tuning
+    _plans[plan_key] = tuning.plan
+    return tuning.plan
 
 
-def _choose(signature, keys, time_product):
+def _plan_from_file(stored, network_key, n_entries):
+    """The network's plan as the cache file holds it, or None."""
+    found = _parse_plan_text(stored.networks.get(network_key), n_entries)
+    return None if found is None else Tuning(found, "cache file")
+
+
+def _choose(stored, keys, time_product):
     """The Choice of each shape key: known in this process, else read from
-    the cache file, else timed now (and written to the file)."""
-    missing = [k for k in dict.fromkeys(keys) if (signature, k) not in _known]
-    if missing:
-        with _CacheFile(signature) as stored:
-            for key in missing:
-                if key in stored.entries:
-                    _known[signature, key] = Choice(stored.entries[key], "cache file")
-                    continue
-                choice = _measure(key, time_product)
-                _known[signature, key] = choice
-                stored.entries[key] = choice.kernel
-                stored.changed = True
+    the cache file `stored`, else timed now (and written to the file)."""
+    signature = stored.signature
+    for key in dict.fromkeys(keys):
+        if (signature, key) in _known:
+            continue
+        if key in stored.products:
+            kernel, seconds = stored.products[key]
+            _known[signature, key] = Choice(kernel, "cache file", seconds)
+            continue
+        choice = _measure(key, time_product)
+        _known[signature, key] = choice
+        stored.products[key] = choice.kernel, choice.seconds
+        stored.changed = True
     return [_known[signature, k] for k in keys]
+
+
+def _tune(seed, products, choices, time_plans):
+    """The fastest of a few plans around `seed`, timed as whole steps.
+
+    Only the contested products vary (both kernels timed alone within
+    CONTESTED of each other); products of the same shape in several layers
+    move together.  Timed: the seed, and the plans that give the BLAS the
+    k largest contested shapes and the engine's kernel the rest (k = 0 ..
+    all); then every single change of the best of those.  The plan timed
+    fastest is kept."""
+    if time_plans is None:
+        return Tuning(seed, "seed (no step timing)")
+    groups = {}  # (product, fan_in, fan_out) -> plan indices
+    for (layer, product, fan_in, fan_out), choice in zip(products, choices):
+        seconds = choice.seconds
+        if seconds and max(seconds.values()) < CONTESTED * min(seconds.values()):
+            groups.setdefault((product, fan_in, fan_out), []).append(
+                layer * len(PRODUCTS) + PRODUCTS.index(product))
+    if not groups:
+        return Tuning(seed, "seed (no close call)")
+    blas, own = KERNELS.index("blas"), KERNELS.index("own")
+
+    def assign(plan_bytes, shapes, kernel):
+        out = bytearray(plan_bytes)
+        for shape in shapes:
+            for i in groups[shape]:
+                out[i] = kernel
+        return bytes(out)
+
+    largest_first = sorted(groups, key=lambda g: (-g[1] * g[2], g))
+    candidates = [seed] + [assign(assign(seed, largest_first[:k], blas), largest_first[k:], own)
+                           for k in range(len(largest_first) + 1)]
+    candidates = list(dict.fromkeys(candidates))
+    timed = {}  # plan -> its fastest step over the rounds it was in
+    try:
+        for plan_bytes, seconds in zip(candidates, time_plans(candidates)):
+            timed[plan_bytes] = seconds
+        best = min(candidates, key=timed.__getitem__)
+        flips = [assign(best, [g], own if best[groups[g][0]] == blas else blas)
+                 for g in largest_first]
+        candidates = [best] + flips
+        times = time_plans(candidates)
+    except (MemoryError, ValueError, ArithmeticError) as exc:
+        return Tuning(seed, f"seed (step timing failed: {exc})")
+    # the second round decides (the best of the first against its changes)
+    chosen = candidates[min(range(len(candidates)), key=times.__getitem__)]
+    for plan_bytes, seconds in zip(candidates, times):
+        timed[plan_bytes] = min(seconds, timed.get(plan_bytes, seconds))
+    return Tuning(chosen, "tuned", {"seed": timed[seed], "chosen": timed[chosen]})
 
 
 def _timing_bytes(dtype, n_rows, fan_in, fan_out):
@@ -232,16 +362,106 @@ def _measure(key, time_product):
     return Choice(kernel, "measured", seconds)
 
 
+class StepTimer:
+    """time_plans for _tune: the seconds a step of `network` takes with each
+    plan.  A training step is one mini-batch of n_rows through
+    _engine.train_epoch (forward, backward, Adam's update); a prediction
+    step is one _engine.predict call on two chunks of n_rows per thread (the
+    engine runs chunks in parallel when its own kernel does every product).
+    The data are synthetic (the kernels' speed does not depend on the
+    values); the network is the real one: its layers, activations, dropout,
+    batch norm and thread count.  Buffers are made on the first call."""
+
+    SAMPLE_SECONDS = 2e-3  # each timing sample runs at least this long...
+    MAX_STEPS = 256  # ...or this many steps
+    ROUNDS = 5  # samples of each plan, taken in turns; the fastest counts
+    _BYTES_MAX = 64 * 2**20  # prediction's synthetic input, at most
+
+    def __init__(self, network, dtype, n_rows, training):
+        self.network = network
+        self.dtype = np.dtype(dtype)
+        self.n_rows = int(n_rows)
+        self.training = bool(training)
+        self._buffers = None
+
+    def _setup(self):
+        net, dtype, rows = self.network, self.dtype, self.n_rows
+        rng = np.random.default_rng(0)
+        n_x = rows
+        if not self.training:
+            chunks = 2 * max(net.n_threads, 1)
+            if chunks * rows * net.layer_sizes[0] * dtype.itemsize <= self._BYTES_MAX:
+                n_x = chunks * rows
+        b = {"X": rng.standard_normal((n_x, net.layer_sizes[0])).astype(dtype),
+             "start": rng.uniform(-0.1, 0.1, net.n_params).astype(dtype),
+             "workspace": _engine.workspace(net, dtype, rows)}
+        b["params"] = b["start"].copy()
+        if self.training:
+            b["y"] = rng.random((rows, net.n_outputs)).astype(dtype)
+            b["optimizer"] = _engine.Optimizer("adam", net.n_params, dtype)
+            units = net.batch_norm_units
+            b["running_stats"] = np.concatenate([np.zeros(units), np.ones(units)]).astype(dtype)
+        else:
+            b["out"] = np.empty((n_x, net.n_outputs), dtype)
+        return b
+
+    def _seconds(self, plan, n_steps):
+        b, net = self._buffers, self.network
+        b["params"][:] = b["start"]
+        if self.training:
+            order = np.tile(np.arange(self.n_rows, dtype=np.int64), n_steps)
+            start = time.perf_counter()
+            _engine.train_epoch(net, b["params"], b["optimizer"], b["X"], b["y"], None,
+                                order, self.n_rows, b["workspace"], 0, b["running_stats"],
+                                gemm_plan=plan)
+            return time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in range(n_steps):
+            _engine.predict(net, b["params"], b["X"], b["out"], self.n_rows, b["workspace"],
+                            gemm_plan=plan)
+        return time.perf_counter() - start
+
+    def __call__(self, plans):
+        if not self.training and self.network.batch_norm_units:
+            raise ValueError("prediction steps take a network without batch norm")
+        if self._buffers is None:
+            self._buffers = self._setup()
+        for plan in plans:  # warm up: first touches, thread start-up
+            self._seconds(plan, 1)
+        one_step = min(self._seconds(plans[0], 1) for _ in range(2))
+        n_steps = min(self.MAX_STEPS, max(1, math.ceil(self.SAMPLE_SECONDS / max(one_step, 1e-9))))
+        best = [math.inf] * len(plans)
+        for _ in range(self.ROUNDS):
+            for i, plan in enumerate(plans):
+                best[i] = min(best[i], self._seconds(plan, n_steps) / n_steps)
+        return best
+
+
+def _read_product(item):
+    """(shape key, (kernel, seconds or None)) from a cache file's item, or
+    None for an item this version cannot read."""
+    key, value = item
+    if not isinstance(value, dict) or value.get("kernel") not in KERNELS:
+        return None
+    seconds = value.get("seconds")
+    valid = (isinstance(seconds, dict) and set(seconds) == set(KERNELS)
+             and all(isinstance(v, (int, float)) and v > 0 for v in seconds.values()))
+    return key, (value["kernel"], dict(seconds) if valid else None)
+
+
 class _CacheFile:
-    """The cache file's entries for one machine signature, read and (when
+    """The cache file's entries for one machine signature (`products`: shape
+    key -> (kernel, seconds per kernel or None); `networks`: network key ->
+    plan_text), read and (when
     `changed`) written back under an exclusive lock, so that processes
     starting together agree: the second waits, then reads the first's
-    choices.  Without a usable file, `entries` starts empty and stays in
+    choices.  Without a usable file, the entries start empty and stay in
     memory (the reason is kept for show_config)."""
 
     def __init__(self, signature):
         self.signature = signature
-        self.entries = {}
+        self.products = {}
+        self.networks = {}
         self.changed = False
         self._data = {"format": _CACHE_FORMAT, "machines": {}}
         self._path = None
@@ -270,16 +490,23 @@ class _CacheFile:
         except (OSError, ValueError):
             pass  # no file yet, or a damaged one: it is rewritten
         machines = self._data.setdefault("machines", {})
-        stored = machines.get(self.signature, {})
+        stored = machines.get(self.signature)
         if isinstance(stored, dict):
-            self.entries = {k: v for k, v in stored.items() if v in KERNELS}
+            products, networks = stored.get("products"), stored.get("networks")
+            if isinstance(products, dict):
+                self.products = dict(filter(None, map(_read_product, products.items())))
+            if isinstance(networks, dict):
+                self.networks = {k: v for k, v in networks.items() if isinstance(v, str)}
         return self
 
     def __exit__(self, *exc_info):
         global _cache_problem
         try:
             if self._path is not None and self.changed:
-                self._data["machines"][self.signature] = dict(sorted(self.entries.items()))
+                self._data["machines"][self.signature] = {
+                    "products": {key: {"kernel": kernel, "seconds": seconds}
+                                 for key, (kernel, seconds) in sorted(self.products.items())},
+                    "networks": dict(sorted(self.networks.items()))}
                 temporary = f"{self._path}.{os.getpid()}.tmp"
                 with open(temporary, "w", encoding="utf-8") as f:
                     json.dump(self._data, f, indent=1)
@@ -303,11 +530,19 @@ def report():
         known = sorted(((key, choice) for (sig, key), choice in _known.items()
                         if sig == signature), key=lambda item: item[0])
         problem = _cache_problem
+        tuned = sorted((key, tuning) for (sig, key), tuning in _tuned.items()
+                       if sig == signature)
     rows = []
     for key, choice in known:
         dtype, product, n_rows, fan_in, fan_out = _parse_shape_key(key)
         rows.append({"dtype": dtype, "product": product, "rows": n_rows, "fan_in": fan_in,
                      "fan_out": fan_out, "kernel": choice.kernel, "source": choice.source,
                      "seconds": choice.seconds})
+    plans = []
+    for key, tuning in tuned:
+        dtype, kind, n_rows, sizes = _parse_network_key(key)
+        plans.append({"network": key, "dtype": dtype, "call": kind, "rows": n_rows,
+                      "layer_sizes": sizes, "plan": plan_text(tuning.plan),
+                      "source": tuning.source, "seconds": tuning.seconds})
     return {"forced": forced_kernel(), "machine": signature, "cache_file": cache_path(),
-            "cache_problem": problem, "choices": rows}
+            "cache_problem": problem, "choices": rows, "plans": plans}

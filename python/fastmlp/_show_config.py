@@ -90,7 +90,8 @@ def _kernel_choice_info():
 
     report = _kernel_choice.report()
     return {
-        "forced": report["forced"] or "no (each product timed once, the faster kept)",
+        "forced": report["forced"] or "no (each product timed alone, close calls timed "
+                                      "in whole steps of the network, the fastest kept)",
         "machine": report["machine"],
         "cache_file": report["cache_file"] or "off (this process only)",
         "cache_problem": report["cache_problem"],
@@ -116,6 +117,27 @@ def _kernel_choices():
     return rows
 
 
+def _kernel_plans():
+    """Every network plan this process has made or read: per network (dtype,
+    training or prediction, rows, layer sizes), the kernel of each product
+    (per layer: forward, weight gradient, input gradient; b: BLAS, o: the
+    engine's own) and, when tuned here, a step's time with the seed plan
+    and with the plan kept."""
+    from fastmlp import _kernel_choice
+
+    rows = []
+    for p in _kernel_choice.report()["plans"]:
+        seconds = p["seconds"] or {}
+        rows.append({
+            "network": p["network"],
+            "plan": p["plan"],
+            "source": p["source"],
+            "seed_us": None if "seed" not in seconds else round(seconds["seed"] * 1e6, 1),
+            "chosen_us": None if "chosen" not in seconds else round(seconds["chosen"] * 1e6, 1),
+        })
+    return rows
+
+
 # section key -> function returning the section; printed in this order
 _SECTIONS = {
     "python": _python_info,
@@ -125,6 +147,7 @@ _SECTIONS = {
     "cpu": _cpu_info,
     "kernel_choice": _kernel_choice_info,
     "kernels": _kernel_choices,
+    "kernel_plans": _kernel_plans,
 }
 
 
@@ -164,9 +187,12 @@ def show_config(mode="stdout"):
         level of fastmlp's own GEMM kernel and the BLAS module it calls),
         ``"blas"`` (a list: every BLAS loaded, as threadpoolctl reports it)
         ``"cpu"``, ``"kernel_choice"`` (how each product's kernel is
-        chosen: timed on this machine, kept in a cache file) and
+        chosen: timed on this machine, kept in a cache file),
         ``"kernels"`` (a list: each product shape met so far in this
-        process, the kernel chosen for it, and both kernels' times).
+        process, the kernel that won it alone, and both kernels' times)
+        and ``"kernel_plans"`` (a list: each network met so far, the
+        kernel of each of its products after timing whole steps, and a
+        step's time before and after).
 
     Returns
     -------

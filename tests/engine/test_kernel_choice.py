@@ -46,9 +46,9 @@ class FakeTimer:
 
 
 def plan(sizes, timer, *, rows=200, training=True, dense=True, dtype=np.float64,
-         kernel=None):
+         kernel=None, time_plans=None):
     return _kernel_choice.plan(sizes, dtype, rows, training=training, dense=dense,
-                               kernel=kernel, time_product=timer)
+                               kernel=kernel, time_product=timer, time_plans=time_plans)
 
 
 def entry(plan_bytes, layer, product):
@@ -93,19 +93,158 @@ def test_choices_are_written_to_the_cache_file_and_read_back(private_cache):
     timer = FakeTimer({("forward", 20, 32), ("weight_grad", 32, 5)})
     first = plan((20, 32, 5), timer)
     data = json.loads(private_cache.read_text())
-    (machine, entries), = data["machines"].items()
+    (machine, stored), = data["machines"].items()
     assert machine == _kernel_choice.machine_signature()
-    assert entries["float64 forward 256x20x32"] == "own"
-    assert entries["float64 weight_grad 256x32x5"] == "own"
-    assert entries["float64 forward 256x32x5"] == "blas"
+    products = stored["products"]
+    assert products["float64 forward 256x20x32"] == {"kernel": "own",
+                                                     "seconds": {"blas": 2.0, "own": 1.0}}
+    assert products["float64 weight_grad 256x32x5"]["kernel"] == "own"
+    assert products["float64 forward 256x32x5"]["kernel"] == "blas"
+    assert stored["networks"] == {"float64 train dense 256 20-32-5": "obb/bob"}
     # a new process: nothing in memory, the file answers; a timer that
     # would now choose differently is not asked
     _kernel_choice.forget()
     contrary = FakeTimer({("forward", 32, 5)})
     assert plan((20, 32, 5), contrary) == first
     assert contrary.calls == []
-    sources = {c["source"] for c in _kernel_choice.report()["choices"]}
+    sources = {p["source"] for p in _kernel_choice.report()["plans"]}
     assert sources == {"cache file"}
+    # another network sharing a layer: the shared products come from the file
+    plan((20, 32, 7), contrary)
+    sources = {(c["fan_in"], c["fan_out"]): c["source"]
+               for c in _kernel_choice.report()["choices"]}
+    assert sources == {(20, 32): "cache file", (32, 7): "measured"}
+
+
+class FakeSteps:
+    """time_plans stand-in: a step with `fastest` takes 1 s, any other plan
+    2 s; records the plans it was asked to time."""
+
+    def __init__(self, fastest=None, error=None):
+        self.fastest = fastest
+        self.error = error
+        self.asked = []
+
+    def __call__(self, plans):
+        self.asked.append(list(plans))
+        if self.error is not None:
+            raise self.error
+        return [1.0 if p == self.fastest else 2.0 for p in plans]
+
+
+def as_plan(text):
+    return bytes(_engine.GEMM_KERNELS.index({"b": "blas", "o": "own"}[c])
+                 for c in text.replace("/", ""))
+
+
+@pytest.fixture
+def no_cache_file(monkeypatch):
+    """Choices in memory only: forget() starts from scratch."""
+    monkeypatch.setenv("FASTMLP_KERNEL_CACHE", "off")
+
+
+def test_close_calls_are_settled_by_timing_whole_steps(no_cache_file):
+    """Products timed alone within CONTESTED of each other are tried both
+    ways in whole steps, and the step that ran fastest decides, though
+    each product alone preferred the other kernel."""
+    timer = FakeTimer({("forward", 20, 32), ("weight_grad", 32, 5)})  # 1 vs 2: close calls
+    seed = plan((20, 32, 5), timer)
+    _kernel_choice.forget()
+    steps = FakeSteps(fastest=as_plan("bbb/bbb"))
+    got = plan((20, 32, 5), timer, time_plans=steps)
+    assert _kernel_choice.plan_text(got) == "bbb/bbb"
+    first_round = steps.asked[0]
+    assert first_round[0] == seed  # the seed is always among the plans timed
+    # k = 0 .. all of the contested shapes to the BLAS, largest first
+    assert as_plan("oob/ooo") in first_round and as_plan("bbb/bbb") in first_round
+    (tuned,) = _kernel_choice.report()["plans"]
+    assert tuned["source"] == "tuned" and tuned["plan"] == "bbb/bbb"
+    assert tuned["seconds"] == {"seed": 2.0, "chosen": 1.0}
+
+
+def test_a_single_change_of_the_best_candidate_is_tried():
+    """The second round flips one shape at a time from the first round's
+    best: a plan no threshold gives (the small layer's forward alone to the
+    BLAS) is found."""
+    timer = FakeTimer({("forward", 20, 32), ("weight_grad", 20, 32), ("forward", 32, 5),
+                       ("weight_grad", 32, 5), ("input_grad", 32, 5)})
+    target = as_plan("oob/boo")
+    steps = FakeSteps(fastest=target)
+    assert plan((20, 32, 5), timer, time_plans=steps) == target
+    assert target not in steps.asked[0] and target in steps.asked[1]
+
+
+def test_clear_calls_are_not_retimed(no_cache_file):
+    """A product one kernel wins by more than CONTESTED alone keeps that
+    kernel in every plan timed; with no close call nothing is timed."""
+    class Lopsided(FakeTimer):
+        def __call__(self, dtype, product, n_rows, fan_in, fan_out):
+            seconds = super().__call__(dtype, product, n_rows, fan_in, fan_out)
+            if (product, fan_in) == ("forward", 20):
+                seconds["own"] = seconds["blas"] / (2 * _kernel_choice.CONTESTED)
+            return seconds
+
+    steps = FakeSteps()
+    plan((20, 32, 5), Lopsided(), time_plans=steps)
+    assert steps.asked and all(entry(p, 0, "forward") == "own"
+                               for round_ in steps.asked for p in round_)
+    _kernel_choice.forget()
+
+    class AllClear(FakeTimer):
+        def __call__(self, *args):
+            return {"blas": 10.0, "own": 1.0}
+
+    steps = FakeSteps()
+    assert plan((20, 32, 5), AllClear(), time_plans=steps) == as_plan("oob/ooo")
+    assert steps.asked == []
+    assert _kernel_choice.report()["plans"][0]["source"] == "seed (no close call)"
+
+
+def test_a_tuned_plan_is_kept_in_the_cache_file(private_cache):
+    timer = FakeTimer({("forward", 20, 32)})
+    got = plan((20, 32, 5), timer, time_plans=FakeSteps(fastest=as_plan("bbb/bbb")))
+    networks = json.loads(private_cache.read_text())["machines"][
+        _kernel_choice.machine_signature()]["networks"]
+    assert networks == {"float64 train dense 256 20-32-5": "bbb/bbb"}
+    _kernel_choice.forget()
+    steps = FakeSteps(fastest=as_plan("oob/ooo"))
+    assert plan((20, 32, 5), timer, time_plans=steps) == got
+    assert steps.asked == []
+    # a damaged entry is timed again
+    private_cache.write_text(private_cache.read_text().replace('"bbb/bbb"', '"bxb/bbb"'))
+    _kernel_choice.forget()
+    assert plan((20, 32, 5), timer, time_plans=steps) == as_plan("oob/ooo")
+
+
+def test_the_seed_is_kept_when_steps_cannot_be_timed(no_cache_file):
+    timer = FakeTimer({("forward", 20, 32)})
+    seed = plan((20, 32, 5), timer)
+    _kernel_choice.forget()
+    assert plan((20, 32, 5), timer, time_plans=FakeSteps(error=MemoryError())) == seed
+    assert _kernel_choice.report()["plans"][0]["source"].startswith("seed (step timing failed")
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_step_timer_runs_the_real_network(training, dtype):
+    """StepTimer times the engine's own calls on synthetic data: a positive
+    time for each plan, and the plan is really followed (a plan of the
+    wrong length is refused by the engine)."""
+    net = _engine.Network((12, 16, 8, 3), ["relu", "tanh"], "cross_entropy", n_threads=2,
+                          dropout=[0.2, 0.0] if training else None)
+    steps = _kernel_choice.StepTimer(net, dtype, 64, training)
+    plans = [as_plan("bbb/bbb/bbb"), as_plan("ooo/ooo/ooo"), as_plan("obo/bob/oob")]
+    seconds = steps(plans)
+    assert len(seconds) == 3 and all(0 < s < 1 for s in seconds)
+    with pytest.raises(ValueError, match="a plan of 3 entries for 3 layers"):
+        steps([bytes(3)])
+
+
+def test_step_timer_times_a_batch_norm_network_in_training_only():
+    net = _engine.Network((6, 5, 2), ["relu"], "squared_error", batch_norm=[True])
+    assert _kernel_choice.StepTimer(net, np.float64, 32, True)([bytes(6)])[0] > 0
+    with pytest.raises(ValueError, match="without batch norm"):
+        _kernel_choice.StepTimer(net, np.float64, 32, False)([bytes(6)])
 
 
 def test_the_cache_keeps_machine_configurations_apart(private_cache):
@@ -152,7 +291,7 @@ def test_an_unusable_cache_file_is_reported_not_fatal(monkeypatch, tmp_path):
 def test_a_damaged_cache_file_is_replaced(private_cache):
     private_cache.write_text("{not json")
     plan((3, 4, 2), FakeTimer())
-    assert json.loads(private_cache.read_text())["format"] == 1
+    assert json.loads(private_cache.read_text())["format"] == _kernel_choice._CACHE_FORMAT
 
 
 def test_products_too_large_to_time_go_to_the_blas():
@@ -247,7 +386,9 @@ def test_two_processes_train_bit_identical_models(private_cache, dtype):
     stored = json.loads(private_cache.read_text())["machines"]
     # one machine: the second process found the first's choices
     assert len(stored) == 1
-    assert any(key.startswith(f"{dtype} ") for entries in stored.values() for key in entries)
+    (entries,) = stored.values()
+    assert any(key.startswith(f"{dtype} train dense 128 40-64-32-1") for key in entries["networks"])
+    assert any(key.startswith(f"{dtype} ") for key in entries["products"])
 
 
 def test_the_report_lists_the_choices_made():
@@ -264,3 +405,7 @@ def test_the_report_lists_the_choices_made():
         assert choice["source"] == "measured"
         faster = min(choice["seconds"], key=choice["seconds"].get)
         assert choice["kernel"] == faster
+    (trained,) = [p for p in report["plans"] if p["call"] == "train"]
+    assert trained["network"] == "float64 train dense 256 12-16-1"
+    assert trained["source"] == "tuned" or trained["source"].startswith("seed (no close call")
+    assert len(trained["plan"]) == len("xxx/xxx")

@@ -4,6 +4,7 @@ version number that the package metadata, show_config and pickles share."""
 import importlib.metadata
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ import fastmlp
 from fastmlp import MLPClassifier, _engine
 from fastmlp._show_config import config_info
 
-SECTIONS = ["python", "dependencies", "engine", "blas", "cpu", "kernel_choice", "kernels"]
+SECTIONS = ["python", "dependencies", "engine", "blas", "cpu", "kernel_choice", "kernels",
+            "kernel_plans"]
 
 
 def test_config_info_sections_and_versions():
@@ -129,9 +131,18 @@ def test_show_config_reports_the_kernel_chosen_for_each_product(tmp_path, monkey
         assert row["kernel"] in ("blas", "own")
         # the chosen kernel was the faster (times shown rounded to 0.1 us)
         assert row[f"{row['kernel']}_us"] <= row[f"{other}_us"]
+    # the network's plan: one letter per product (b or o), three per layer
+    (plan,) = info["kernel_plans"]
+    assert plan["network"] == "float64 train dense 64 7-9-1"
+    assert re.fullmatch("[bo]{3}/[bo]{3}", plan["plan"])
+    if plan["source"] == "tuned":  # a close call was timed in whole steps
+        assert plan["chosen_us"] > 0 and plan["seed_us"] > 0
+    else:
+        assert plan["source"] == "seed (no close call)"
     fastmlp.show_config()
     out = capsys.readouterr().out
     assert "kernels:" in out and "float64 forward 64x7x9" in out
+    assert "kernel_plans:" in out and "float64 train dense 64 7-9-1" in out
     assert _engine.gemm_isa() in out
     architectures = {b["architecture"] for b in info["blas"] if b["architecture"]}
     assert all(a in out for a in architectures)
