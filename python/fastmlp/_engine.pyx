@@ -172,7 +172,8 @@ cdef class Network:
     gemm: who computes the layers' products: 'blas' or 'own' (the engine's
     kernel) for all, or None: the faster on this machine, per product, as
     timed and remembered by fastmlp._kernel_choice (FASTMLP_GEMM overrides).
-    n_threads: threads of the engine's parallel optimizer update.
+    n_threads: threads of the engine's parallel optimizer update and
+    prediction chunks, at most (a call's plan may use one: see _net_for_call).
     l1: L1 penalty on the weights, beside alpha's L2.
     dropout: None or one rate in [0, 1) per hidden layer (inverted dropout of
     its output while training).
@@ -397,23 +398,30 @@ def _check_threads(n_threads):
 
 def _plan(Network net, dtype, n_rows, training, dense):
     """Who computes each product of each layer for calls of up to n_rows
-    rows (see fm_net.gemm_kernels): bytes, FM_N_PRODUCTS per layer."""
+    rows (see fm_net.gemm_kernels): bytes, FM_N_PRODUCTS per layer, then
+    one for the engine's threads (see _net_for_call)."""
     from fastmlp import _kernel_choice
-    steps = _kernel_choice.StepTimer(net, dtype, _kernel_choice.rows_bucket(n_rows), training)
+    steps = _kernel_choice.StepTimer(net, dtype, _kernel_choice.rows_bucket(n_rows), training,
+                                     dense)
     return _kernel_choice.plan(net.layer_sizes, dtype, n_rows, training=training,
                                dense=dense, kernel=net.gemm, time_product=time_product,
-                               time_plans=steps if dense else None)
+                               time_plans=steps)
 
 
 cdef fm_net _net_for_call(Network net, uint64_t dropout_seed, running_stats, dtype,
                           bytes plan):
     """The net's C description with one call's dropout seed, running
-    statistics (which training updates in place) and kernel plan (which the
-    caller keeps alive during the call)."""
+    statistics (which training updates in place) and plan (which the caller
+    keeps alive during the call): the kernel of each product, FM_N_PRODUCTS
+    per layer (fm_net.gemm_kernels), then the engine's threads for the call
+    (its optimizer update, its prediction chunks): 0 for one, 1 for the
+    network's n_threads.  Either gives the same bits."""
     cdef fm_net c = net.net
-    if len(plan) != FM_N_PRODUCTS * c.n_layers:
+    if len(plan) != FM_N_PRODUCTS * c.n_layers + 1 or plan[len(plan) - 1] > 1:
         raise ValueError(f"a plan of {len(plan)} entries for {c.n_layers} layers")
     c.gemm_kernels = <const unsigned char *>plan
+    if plan[len(plan) - 1] == 0:
+        c.n_threads = 1
     c.dropout_seed = dropout_seed
     c.running_stats = NULL
     if running_stats is not None:

@@ -59,10 +59,12 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+import scipy.sparse
 
-from fastmlp import _engine
+# bound here, not looked up at each call: a caller that wraps _engine's
+# functions (a test recording the calls of a fit) sees no timing steps
 from fastmlp._engine import GEMM_KERNELS as KERNELS
-from fastmlp._engine import PRODUCTS, gemm_isa
+from fastmlp._engine import PRODUCTS, Optimizer, gemm_isa, predict, train_epoch, workspace
 from fastmlp._resources import blas_controllers
 
 try:
@@ -190,20 +192,32 @@ def _parse_network_key(key):
     return dtype, kind, int(n_rows), sizes
 
 
+# A plan's last entry: the engine's threads in the call (its optimizer
+# update, its prediction chunks); either gives the same bits.
+THREADS = ("1", "n")  # one thread, or the network's n_threads
+
+
 def plan_text(plan_bytes):
-    """A plan as text: per layer, one letter per product (b: BLAS, o: own)."""
-    letters = "".join(KERNELS[k][0] for k in plan_bytes)
+    """A plan as text: per layer, one letter per product (b: BLAS, o: own),
+    then the engine's threads (1 or n): 'bbb/bob/n'."""
+    letters = "".join(KERNELS[k][0] for k in plan_bytes[:-1])
     n = len(PRODUCTS)
-    return "/".join(letters[i:i + n] for i in range(0, len(letters), n))
+    return "/".join([letters[i:i + n] for i in range(0, len(letters), n)]
+                    + [THREADS[plan_bytes[-1]]])
 
 
 def _parse_plan_text(text, n_entries):
-    """plan_text's inverse; None for text that is not a plan of n_entries."""
-    initials = {k[0]: i for i, k in enumerate(KERNELS)}
-    letters = text.replace("/", "") if isinstance(text, str) else ""
-    if len(letters) != n_entries or any(c not in initials for c in letters):
+    """plan_text's inverse; None for text that is not a plan of n_entries
+    products."""
+    if not isinstance(text, str) or "/" not in text:
         return None
-    return bytes(initials[c] for c in letters)
+    products, _, threads = text.rpartition("/")
+    initials = {k[0]: i for i, k in enumerate(KERNELS)}
+    letters = products.replace("/", "")
+    if (len(letters) != n_entries or any(c not in initials for c in letters)
+            or threads not in THREADS):
+        return None
+    return bytes([initials[c] for c in letters] + [THREADS.index(threads)])
 
 
 def _parse_shape_key(key):
@@ -229,7 +243,8 @@ def _products(layer_sizes, training, dense):
 def plan(layer_sizes, dtype, n_rows, *, training, dense, kernel, time_product,
          time_plans=None):
     """The engine's plan for calls of up to n_rows rows: bytes, one
-    KERNELS index per (layer, product), len(PRODUCTS) per layer.
+    KERNELS index per (layer, product), len(PRODUCTS) per layer, then one
+    THREADS index (the engine's threads in the call).
 
     kernel: 'blas' or 'own' for all products, or None to choose by timing,
     unless FASTMLP_GEMM forces one: each product alone first
@@ -239,7 +254,7 @@ def plan(layer_sizes, dtype, n_rows, *, training, dense, kernel, time_product,
     n_entries = len(PRODUCTS) * (len(layer_sizes) - 1)
     forced = forced_kernel(kernel)
     if forced is not None:
-        return bytes([KERNELS.index(forced)]) * n_entries
+        return bytes([KERNELS.index(forced)]) * n_entries + bytes([THREADS.index("n")])
     dtype = np.dtype(dtype).name
     rows = rows_bucket(n_rows)
     signature = machine_signature()
@@ -258,7 +273,8 @@ def plan(layer_sizes, dtype, n_rows, *, training, dense, kernel, time_product,
                 tuning = _plan_from_file(stored, network_key, n_entries)
                 if tuning is None:
                     chosen = _choose(stored, keys, time_product)
-                    seed = bytearray(n_entries)  # the BLAS where no choice applies
+                    # the BLAS where no choice applies; the network's threads
+                    seed = bytearray(n_entries) + bytes([THREADS.index("n")])
                     for (layer, product, _, _), choice in zip(products, chosen):
                         seed[layer * len(PRODUCTS) + PRODUCTS.index(product)] = \
                             KERNELS.index(choice.kernel)
@@ -297,12 +313,21 @@ def _choose(stored, keys, time_product):
 def _tune(seed, products, choices, time_plans):
     """The fastest of a few plans around `seed`, timed as whole steps.
 
-    Only the contested products vary (both kernels timed alone within
-    CONTESTED of each other); products of the same shape in several layers
-    move together.  Timed: the seed, and the plans that give the BLAS the
-    k largest contested shapes and the engine's kernel the rest (k = 0 ..
-    all); then every single change of the best of those.  The plan timed
-    fastest is kept."""
+    The products that vary are the contested ones (both kernels timed alone
+    within CONTESTED of each other); products of the same shape in several
+    layers move together.  The engine's threads vary too: its pool saves
+    time on a long update vector or many prediction chunks, and costs more
+    than it saves where its threads wait for the BLAS's or the BLAS's for
+    them (which timing the pool alone does not show).  Timed in turns:
+
+    1. the seed with one thread and with the network's threads;
+    2. with the faster of those, the seed and the plans that give the BLAS
+       the k largest contested shapes and the engine's kernel the rest
+       (k = 0 .. all);
+    3. the best so far against each of its single changes (one shape's
+       kernel, or the threads).
+
+    The plan timed fastest in 3 is kept."""
     if time_plans is None:
         return Tuning(seed, "seed (no step timing)")
     groups = {}  # (product, fan_in, fan_out) -> plan indices
@@ -311,8 +336,6 @@ def _tune(seed, products, choices, time_plans):
         if seconds and max(seconds.values()) < CONTESTED * min(seconds.values()):
             groups.setdefault((product, fan_in, fan_out), []).append(
                 layer * len(PRODUCTS) + PRODUCTS.index(product))
-    if not groups:
-        return Tuning(seed, "seed (no close call)")
     blas, own = KERNELS.index("blas"), KERNELS.index("own")
 
     def assign(plan_bytes, shapes, kernel):
@@ -322,26 +345,30 @@ def _tune(seed, products, choices, time_plans):
                 out[i] = kernel
         return bytes(out)
 
-    largest_first = sorted(groups, key=lambda g: (-g[1] * g[2], g))
-    candidates = [seed] + [assign(assign(seed, largest_first[:k], blas), largest_first[k:], own)
-                           for k in range(len(largest_first) + 1)]
-    candidates = list(dict.fromkeys(candidates))
+    def other_threads(plan_bytes):
+        return plan_bytes[:-1] + bytes([1 - plan_bytes[-1]])
+
     timed = {}  # plan -> its fastest step over the rounds it was in
-    try:
+
+    def fastest(candidates):
+        candidates = list(dict.fromkeys(candidates))
         for plan_bytes, seconds in zip(candidates, time_plans(candidates)):
-            timed[plan_bytes] = seconds
-        best = min(candidates, key=timed.__getitem__)
-        flips = [assign(best, [g], own if best[groups[g][0]] == blas else blas)
-                 for g in largest_first]
-        candidates = [best] + flips
-        times = time_plans(candidates)
+            timed[plan_bytes] = min(seconds, timed.get(plan_bytes, seconds))
+        return min(candidates, key=timed.__getitem__)
+
+    largest_first = sorted(groups, key=lambda g: (-g[1] * g[2], g))
+    try:
+        best = fastest([seed, other_threads(seed)])
+        if groups:
+            best = fastest([best] + [
+                assign(assign(best, largest_first[:k], blas), largest_first[k:], own)
+                for k in range(len(largest_first) + 1)])
+        best = fastest([best, other_threads(best)] + [
+            assign(best, [g], own if best[groups[g][0]] == blas else blas)
+            for g in largest_first])
     except (MemoryError, ValueError, ArithmeticError) as exc:
         return Tuning(seed, f"seed (step timing failed: {exc})")
-    # the second round decides (the best of the first against its changes)
-    chosen = candidates[min(range(len(candidates)), key=times.__getitem__)]
-    for plan_bytes, seconds in zip(candidates, times):
-        timed[plan_bytes] = min(seconds, timed.get(plan_bytes, seconds))
-    return Tuning(chosen, "tuned", {"seed": timed[seed], "chosen": timed[chosen]})
+    return Tuning(best, "tuned", {"seed": timed[seed], "chosen": timed[best]})
 
 
 def _timing_bytes(dtype, n_rows, fan_in, fan_out):
@@ -365,23 +392,27 @@ def _measure(key, time_product):
 class StepTimer:
     """time_plans for _tune: the seconds a step of `network` takes with each
     plan.  A training step is one mini-batch of n_rows through
-    _engine.train_epoch (forward, backward, Adam's update); a prediction
-    step is one _engine.predict call on two chunks of n_rows per thread (the
+    the engine's train_epoch (forward, backward, Adam's update); a
+    prediction step is one predict call on two chunks of n_rows per thread (the
     engine runs chunks in parallel when its own kernel does every product).
     The data are synthetic (the kernels' speed does not depend on the
-    values); the network is the real one: its layers, activations, dropout,
-    batch norm and thread count.  Buffers are made on the first call."""
+    values; a CSR input has a tenth of its entries), the weights drawn at
+    scikit-learn's initial scale (so that nothing decays to subnormal
+    numbers); the network is the real one: its layers, activations,
+    dropout, batch norm and thread count.  Buffers are made on the first
+    call."""
 
     SAMPLE_SECONDS = 2e-3  # each timing sample runs at least this long...
     MAX_STEPS = 256  # ...or this many steps
     ROUNDS = 5  # samples of each plan, taken in turns; the fastest counts
     _BYTES_MAX = 64 * 2**20  # prediction's synthetic input, at most
 
-    def __init__(self, network, dtype, n_rows, training):
+    def __init__(self, network, dtype, n_rows, training, dense=True):
         self.network = network
         self.dtype = np.dtype(dtype)
         self.n_rows = int(n_rows)
         self.training = bool(training)
+        self.dense = bool(dense)
         self._buffers = None
 
     def _setup(self):
@@ -392,13 +423,21 @@ class StepTimer:
             chunks = 2 * max(net.n_threads, 1)
             if chunks * rows * net.layer_sizes[0] * dtype.itemsize <= self._BYTES_MAX:
                 n_x = chunks * rows
-        b = {"X": rng.standard_normal((n_x, net.layer_sizes[0])).astype(dtype),
-             "start": rng.uniform(-0.1, 0.1, net.n_params).astype(dtype),
-             "workspace": _engine.workspace(net, dtype, rows)}
+        X = rng.standard_normal((n_x, net.layer_sizes[0])).astype(dtype)
+        if not self.dense:
+            X = scipy.sparse.csr_matrix(np.where(rng.random(X.shape) < 0.1, X, 0))
+        start = np.zeros(net.n_params, dtype)
+        for first, stop, (fan_in, fan_out) in net.coef_slices():
+            bound = math.sqrt(6 / (fan_in + fan_out))
+            start[first:stop] = rng.uniform(-bound, bound, stop - first)
+        for layer, first in enumerate(net.batch_norm_slices()):
+            if first is not None:  # scales of 1 (their shifts follow, 0)
+                start[first:first + net.layer_sizes[layer + 1]] = 1
+        b = {"X": X, "start": start, "workspace": workspace(net, dtype, rows, self.dense)}
         b["params"] = b["start"].copy()
         if self.training:
             b["y"] = rng.random((rows, net.n_outputs)).astype(dtype)
-            b["optimizer"] = _engine.Optimizer("adam", net.n_params, dtype)
+            b["optimizer"] = Optimizer("adam", net.n_params, dtype)
             units = net.batch_norm_units
             b["running_stats"] = np.concatenate([np.zeros(units), np.ones(units)]).astype(dtype)
         else:
@@ -411,14 +450,13 @@ class StepTimer:
         if self.training:
             order = np.tile(np.arange(self.n_rows, dtype=np.int64), n_steps)
             start = time.perf_counter()
-            _engine.train_epoch(net, b["params"], b["optimizer"], b["X"], b["y"], None,
-                                order, self.n_rows, b["workspace"], 0, b["running_stats"],
-                                gemm_plan=plan)
+            train_epoch(net, b["params"], b["optimizer"], b["X"], b["y"], None, order,
+                        self.n_rows, b["workspace"], 0, b["running_stats"], gemm_plan=plan)
             return time.perf_counter() - start
         start = time.perf_counter()
         for _ in range(n_steps):
-            _engine.predict(net, b["params"], b["X"], b["out"], self.n_rows, b["workspace"],
-                            gemm_plan=plan)
+            predict(net, b["params"], b["X"], b["out"], self.n_rows, b["workspace"],
+                    gemm_plan=plan)
         return time.perf_counter() - start
 
     def __call__(self, plans):

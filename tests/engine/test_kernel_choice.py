@@ -58,7 +58,7 @@ def entry(plan_bytes, layer, product):
 def test_the_faster_kernel_is_followed_per_product():
     timer = FakeTimer({("forward", 20, 32), ("input_grad", 32, 5)})
     got = plan((20, 32, 5), timer)
-    assert len(got) == 2 * N_PRODUCTS
+    assert len(got) == 2 * N_PRODUCTS + 1  # and the engine's threads
     assert entry(got, 0, "forward") == "own"
     assert entry(got, 0, "weight_grad") == "blas"
     assert entry(got, 1, "forward") == "blas"
@@ -100,7 +100,7 @@ def test_choices_are_written_to_the_cache_file_and_read_back(private_cache):
                                                      "seconds": {"blas": 2.0, "own": 1.0}}
     assert products["float64 weight_grad 256x32x5"]["kernel"] == "own"
     assert products["float64 forward 256x32x5"]["kernel"] == "blas"
-    assert stored["networks"] == {"float64 train dense 256 20-32-5": "obb/bob"}
+    assert stored["networks"] == {"float64 train dense 256 20-32-5": "obb/bob/n"}
     # a new process: nothing in memory, the file answers; a timer that
     # would now choose differently is not asked
     _kernel_choice.forget()
@@ -133,8 +133,11 @@ class FakeSteps:
 
 
 def as_plan(text):
-    return bytes(_engine.GEMM_KERNELS.index({"b": "blas", "o": "own"}[c])
-                 for c in text.replace("/", ""))
+    """'bob/oob/n' -> plan bytes: a kernel per product, then the threads
+    (1: one, n: the network's)."""
+    *layers, threads = text.split("/")
+    kernels = [_engine.GEMM_KERNELS.index({"b": "blas", "o": "own"}[c]) for c in "".join(layers)]
+    return bytes(kernels + ["1n".index(threads)])
 
 
 @pytest.fixture
@@ -149,34 +152,36 @@ def test_close_calls_are_settled_by_timing_whole_steps(no_cache_file):
     each product alone preferred the other kernel."""
     timer = FakeTimer({("forward", 20, 32), ("weight_grad", 32, 5)})  # 1 vs 2: close calls
     seed = plan((20, 32, 5), timer)
+    assert seed == as_plan("obb/bob/n")
     _kernel_choice.forget()
-    steps = FakeSteps(fastest=as_plan("bbb/bbb"))
+    steps = FakeSteps(fastest=as_plan("bbb/bbb/n"))
     got = plan((20, 32, 5), timer, time_plans=steps)
-    assert _kernel_choice.plan_text(got) == "bbb/bbb"
-    first_round = steps.asked[0]
-    assert first_round[0] == seed  # the seed is always among the plans timed
-    # k = 0 .. all of the contested shapes to the BLAS, largest first
-    assert as_plan("oob/ooo") in first_round and as_plan("bbb/bbb") in first_round
+    assert _kernel_choice.plan_text(got) == "bbb/bbb/n"
+    # 1: the seed with one thread and with the network's
+    assert steps.asked[0] == [seed, as_plan("obb/bob/1")]
+    # 2: k = 0 .. all of the contested shapes to the BLAS, largest first
+    assert steps.asked[1][0] == seed
+    assert as_plan("oob/ooo/n") in steps.asked[1] and got in steps.asked[1]
     (tuned,) = _kernel_choice.report()["plans"]
-    assert tuned["source"] == "tuned" and tuned["plan"] == "bbb/bbb"
+    assert tuned["source"] == "tuned" and tuned["plan"] == "bbb/bbb/n"
     assert tuned["seconds"] == {"seed": 2.0, "chosen": 1.0}
 
 
-def test_a_single_change_of_the_best_candidate_is_tried():
-    """The second round flips one shape at a time from the first round's
-    best: a plan no threshold gives (the small layer's forward alone to the
-    BLAS) is found."""
+def test_single_changes_of_the_best_plan_are_tried():
+    """The last round changes one shape's kernel (or the threads) of the
+    best plan so far: a plan no threshold gives is found."""
     timer = FakeTimer({("forward", 20, 32), ("weight_grad", 20, 32), ("forward", 32, 5),
                        ("weight_grad", 32, 5), ("input_grad", 32, 5)})
-    target = as_plan("oob/boo")
+    target = as_plan("oob/boo/n")
     steps = FakeSteps(fastest=target)
     assert plan((20, 32, 5), timer, time_plans=steps) == target
-    assert target not in steps.asked[0] and target in steps.asked[1]
+    assert target not in steps.asked[1] and target in steps.asked[2]
+    assert as_plan("oob/ooo/1") in steps.asked[2]
 
 
 def test_clear_calls_are_not_retimed(no_cache_file):
     """A product one kernel wins by more than CONTESTED alone keeps that
-    kernel in every plan timed; with no close call nothing is timed."""
+    kernel in every plan timed; with no close call only the threads are."""
     class Lopsided(FakeTimer):
         def __call__(self, dtype, product, n_rows, fan_in, fan_out):
             seconds = super().__call__(dtype, product, n_rows, fan_in, fan_out)
@@ -186,34 +191,34 @@ def test_clear_calls_are_not_retimed(no_cache_file):
 
     steps = FakeSteps()
     plan((20, 32, 5), Lopsided(), time_plans=steps)
-    assert steps.asked and all(entry(p, 0, "forward") == "own"
-                               for round_ in steps.asked for p in round_)
+    assert len(steps.asked) == 3 and all(entry(p, 0, "forward") == "own"
+                                         for round_ in steps.asked for p in round_)
     _kernel_choice.forget()
 
     class AllClear(FakeTimer):
         def __call__(self, *args):
             return {"blas": 10.0, "own": 1.0}
 
-    steps = FakeSteps()
-    assert plan((20, 32, 5), AllClear(), time_plans=steps) == as_plan("oob/ooo")
-    assert steps.asked == []
-    assert _kernel_choice.report()["plans"][0]["source"] == "seed (no close call)"
+    steps = FakeSteps(fastest=as_plan("oob/ooo/1"))
+    assert plan((20, 32, 5), AllClear(), time_plans=steps) == as_plan("oob/ooo/1")
+    assert {p for round_ in steps.asked for p in round_} == {as_plan("oob/ooo/n"),
+                                                             as_plan("oob/ooo/1")}
 
 
 def test_a_tuned_plan_is_kept_in_the_cache_file(private_cache):
     timer = FakeTimer({("forward", 20, 32)})
-    got = plan((20, 32, 5), timer, time_plans=FakeSteps(fastest=as_plan("bbb/bbb")))
+    got = plan((20, 32, 5), timer, time_plans=FakeSteps(fastest=as_plan("bbb/bbb/n")))
     networks = json.loads(private_cache.read_text())["machines"][
         _kernel_choice.machine_signature()]["networks"]
-    assert networks == {"float64 train dense 256 20-32-5": "bbb/bbb"}
+    assert networks == {"float64 train dense 256 20-32-5": "bbb/bbb/n"}
     _kernel_choice.forget()
-    steps = FakeSteps(fastest=as_plan("oob/ooo"))
+    steps = FakeSteps(fastest=as_plan("oob/ooo/n"))
     assert plan((20, 32, 5), timer, time_plans=steps) == got
     assert steps.asked == []
     # a damaged entry is timed again
-    private_cache.write_text(private_cache.read_text().replace('"bbb/bbb"', '"bxb/bbb"'))
+    private_cache.write_text(private_cache.read_text().replace('"bbb/bbb/n"', '"bxb/bbb/n"'))
     _kernel_choice.forget()
-    assert plan((20, 32, 5), timer, time_plans=steps) == as_plan("oob/ooo")
+    assert plan((20, 32, 5), timer, time_plans=steps) == as_plan("oob/ooo/n")
 
 
 def test_the_seed_is_kept_when_steps_cannot_be_timed(no_cache_file):
@@ -224,16 +229,17 @@ def test_the_seed_is_kept_when_steps_cannot_be_timed(no_cache_file):
     assert _kernel_choice.report()["plans"][0]["source"].startswith("seed (step timing failed")
 
 
+@pytest.mark.parametrize("dense", [True, False])
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_step_timer_runs_the_real_network(training, dtype):
+def test_step_timer_runs_the_real_network(training, dtype, dense):
     """StepTimer times the engine's own calls on synthetic data: a positive
     time for each plan, and the plan is really followed (a plan of the
     wrong length is refused by the engine)."""
     net = _engine.Network((12, 16, 8, 3), ["relu", "tanh"], "cross_entropy", n_threads=2,
                           dropout=[0.2, 0.0] if training else None)
-    steps = _kernel_choice.StepTimer(net, dtype, 64, training)
-    plans = [as_plan("bbb/bbb/bbb"), as_plan("ooo/ooo/ooo"), as_plan("obo/bob/oob")]
+    steps = _kernel_choice.StepTimer(net, dtype, 64, training, dense)
+    plans = [as_plan("bbb/bbb/bbb/n"), as_plan("ooo/ooo/ooo/n"), as_plan("obo/bob/oob/1")]
     seconds = steps(plans)
     assert len(seconds) == 3 and all(0 < s < 1 for s in seconds)
     with pytest.raises(ValueError, match="a plan of 3 entries for 3 layers"):
@@ -242,9 +248,9 @@ def test_step_timer_runs_the_real_network(training, dtype):
 
 def test_step_timer_times_a_batch_norm_network_in_training_only():
     net = _engine.Network((6, 5, 2), ["relu"], "squared_error", batch_norm=[True])
-    assert _kernel_choice.StepTimer(net, np.float64, 32, True)([bytes(6)])[0] > 0
+    assert _kernel_choice.StepTimer(net, np.float64, 32, True)([as_plan("bbb/bbb/n")])[0] > 0
     with pytest.raises(ValueError, match="without batch norm"):
-        _kernel_choice.StepTimer(net, np.float64, 32, False)([bytes(6)])
+        _kernel_choice.StepTimer(net, np.float64, 32, False)([as_plan("bbb/bbb/n")])
 
 
 def test_the_cache_keeps_machine_configurations_apart(private_cache):
@@ -262,9 +268,9 @@ def test_the_cache_keeps_machine_configurations_apart(private_cache):
 
 def test_forced_kernels_time_nothing(monkeypatch):
     timer = FakeTimer()
-    assert plan((3, 4, 2), timer, kernel="own") == bytes([1]) * (2 * N_PRODUCTS)
+    assert plan((3, 4, 2), timer, kernel="own") == as_plan("ooo/ooo/n")
     monkeypatch.setenv("FASTMLP_GEMM", "blas")
-    assert plan((3, 4, 2), timer) == bytes(2 * N_PRODUCTS)
+    assert plan((3, 4, 2), timer) == as_plan("bbb/bbb/n")
     assert timer.calls == []
     monkeypatch.setenv("FASTMLP_GEMM", "fastest")
     with pytest.raises(ValueError, match="FASTMLP_GEMM must be 'blas' or 'own'"):
@@ -407,5 +413,5 @@ def test_the_report_lists_the_choices_made():
         assert choice["kernel"] == faster
     (trained,) = [p for p in report["plans"] if p["call"] == "train"]
     assert trained["network"] == "float64 train dense 256 12-16-1"
-    assert trained["source"] == "tuned" or trained["source"].startswith("seed (no close call")
-    assert len(trained["plan"]) == len("xxx/xxx")
+    assert trained["source"] == "tuned"
+    assert len(trained["plan"]) == len("xxx/xxx/x")

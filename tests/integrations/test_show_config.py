@@ -131,14 +131,13 @@ def test_show_config_reports_the_kernel_chosen_for_each_product(tmp_path, monkey
         assert row["kernel"] in ("blas", "own")
         # the chosen kernel was the faster (times shown rounded to 0.1 us)
         assert row[f"{row['kernel']}_us"] <= row[f"{other}_us"]
-    # the network's plan: one letter per product (b or o), three per layer
+    # the network's plan: one letter per product (b or o), three per layer,
+    # then the engine's threads (1 or n), timed in whole steps
     (plan,) = info["kernel_plans"]
     assert plan["network"] == "float64 train dense 64 7-9-1"
-    assert re.fullmatch("[bo]{3}/[bo]{3}", plan["plan"])
-    if plan["source"] == "tuned":  # a close call was timed in whole steps
-        assert plan["chosen_us"] > 0 and plan["seed_us"] > 0
-    else:
-        assert plan["source"] == "seed (no close call)"
+    assert re.fullmatch("[bo]{3}/[bo]{3}/[1n]", plan["plan"])
+    assert plan["source"] == "tuned"
+    assert plan["chosen_us"] > 0 and plan["seed_us"] > 0
     fastmlp.show_config()
     out = capsys.readouterr().out
     assert "kernels:" in out and "float64 forward 64x7x9" in out
