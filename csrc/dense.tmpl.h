@@ -90,9 +90,17 @@ void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *
 
 /* Samples per kernel, each of enough calls to last TIMED_SAMPLE_SECONDS:
  * the fastest sample is the kernel's speed with the machine to itself, and
- * several milliseconds of samples find such a moment on a busy machine. */
-#define TIMED_SAMPLES 9
+ * a few milliseconds of samples find such a moment on a busy machine.  A
+ * kernel TIMED_CLEAR_LOSS times slower than the other after two samples is
+ * sampled no more: no sample could make it the faster; a kernel whose one
+ * call lasts TIMED_LONG_CALLS samples takes TIMED_LONG_SAMPLES (a call of
+ * milliseconds varies little).  Both keep the timing of a large product
+ * short. */
+#define TIMED_SAMPLES 7
 #define TIMED_SAMPLE_SECONDS 5e-4
+#define TIMED_CLEAR_LOSS 4.0
+#define TIMED_LONG_CALLS 4
+#define TIMED_LONG_SAMPLES 3
 
 /* One product of a dense layer by `kernel`, on fm_time_product's buffers. */
 static void SFX(run_product)(int product, int kernel, int n_rows, int fan_in, int fan_out,
@@ -130,7 +138,7 @@ int SFX(fm_time_product)(int product, int n_rows, int fan_in, int fan_out,
         state = state * 1664525U + 1013904223U;
         block[i] = (REAL)((double)(state >> 8) / 8388608.0 - 1.0 + 1.0 / 16777216.0);
     }
-    int calls[FM_N_KERNELS];
+    int calls[FM_N_KERNELS], samples[FM_N_KERNELS];
     for (int kernel = 0; kernel < FM_N_KERNELS; kernel++) {
         /* a first call warms caches and sizes the samples */
         const double start = fm_monotonic_seconds();
@@ -139,12 +147,20 @@ int SFX(fm_time_product)(int product, int n_rows, int fan_in, int fan_out,
         const double once = fm_monotonic_seconds() - start;
         calls[kernel] =
             once >= TIMED_SAMPLE_SECONDS ? 1 : (int)(TIMED_SAMPLE_SECONDS / (once + 1e-9)) + 1;
+        samples[kernel] =
+            once >= TIMED_LONG_CALLS * TIMED_SAMPLE_SECONDS ? TIMED_LONG_SAMPLES : TIMED_SAMPLES;
         seconds[kernel] = INFINITY;
     }
     /* the kernels take turns, so a burst of load elsewhere hits both; the
      * fastest sample is the kernel's speed on a quiet machine */
-    for (int sample = 0; sample < TIMED_SAMPLES; sample++)
+    for (int sample = 0; sample < TIMED_SAMPLES; sample++) {
+        double fastest = INFINITY;
+        for (int kernel = 0; kernel < FM_N_KERNELS; kernel++)
+            if (seconds[kernel] < fastest) fastest = seconds[kernel];
         for (int kernel = 0; kernel < FM_N_KERNELS; kernel++) {
+            if (sample >= samples[kernel] ||
+                (sample >= 2 && seconds[kernel] > TIMED_CLEAR_LOSS * fastest))
+                continue;
             const double start = fm_monotonic_seconds();
             for (int c = 0; c < calls[kernel]; c++)
                 SFX(run_product)(product, kernel, n_rows, fan_in, fan_out, inp, weight, bias,
@@ -152,12 +168,16 @@ int SFX(fm_time_product)(int product, int n_rows, int fan_in, int fan_out,
             const double per_call = (fm_monotonic_seconds() - start) / calls[kernel];
             if (per_call < seconds[kernel]) seconds[kernel] = per_call;
         }
+    }
     free(block);
     return FM_OK;
 }
 
 #undef TIMED_SAMPLES
 #undef TIMED_SAMPLE_SECONDS
+#undef TIMED_CLEAR_LOSS
+#undef TIMED_LONG_CALLS
+#undef TIMED_LONG_SAMPLES
 
 FM_SIMD_CLONES void SFX(fm_csr_dense_forward)(REAL *out, const fm_input *x, const int64_t *rows,
                                int64_t first_row, const REAL *weight, const REAL *bias,

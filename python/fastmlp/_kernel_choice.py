@@ -327,7 +327,8 @@ def _tune(seed, products, choices, time_plans):
     3. the best so far against each of its single changes (one shape's
        kernel, or the threads).
 
-    The plan timed fastest in 3 is kept."""
+    A plan is timed once (the best so far again in each round, in the
+    same turns as the new ones), and the plan timed fastest is kept."""
     if time_plans is None:
         return Tuning(seed, "seed (no step timing)")
     groups = {}  # (product, fan_in, fan_out) -> plan indices
@@ -350,20 +351,21 @@ def _tune(seed, products, choices, time_plans):
 
     timed = {}  # plan -> its fastest step over the rounds it was in
 
-    def fastest(candidates):
-        candidates = list(dict.fromkeys(candidates))
-        for plan_bytes, seconds in zip(candidates, time_plans(candidates)):
-            timed[plan_bytes] = min(seconds, timed.get(plan_bytes, seconds))
+    def fastest(best, others):
+        """The fastest of best and others, timing best (again) and the
+        others not timed yet."""
+        candidates = [best] + [p for p in dict.fromkeys(others) if p not in timed and p != best]
+        if len(candidates) > 1:
+            for plan_bytes, seconds in zip(candidates, time_plans(candidates)):
+                timed[plan_bytes] = min(seconds, timed.get(plan_bytes, seconds))
         return min(candidates, key=timed.__getitem__)
 
     largest_first = sorted(groups, key=lambda g: (-g[1] * g[2], g))
     try:
-        best = fastest([seed, other_threads(seed)])
-        if groups:
-            best = fastest([best] + [
-                assign(assign(best, largest_first[:k], blas), largest_first[k:], own)
-                for k in range(len(largest_first) + 1)])
-        best = fastest([best, other_threads(best)] + [
+        best = fastest(seed, [other_threads(seed)])
+        best = fastest(best, [assign(assign(best, largest_first[:k], blas), largest_first[k:], own)
+                              for k in range(len(largest_first) + 1)])
+        best = fastest(best, [other_threads(best)] + [
             assign(best, [g], own if best[groups[g][0]] == blas else blas)
             for g in largest_first])
     except (MemoryError, ValueError, ArithmeticError) as exc:
@@ -402,9 +404,10 @@ class StepTimer:
     dropout, batch norm and thread count.  Buffers are made on the first
     call."""
 
-    SAMPLE_SECONDS = 2e-3  # each timing sample runs at least this long...
+    SAMPLE_SECONDS = 1e-3  # each timing sample runs at least this long...
     MAX_STEPS = 256  # ...or this many steps
-    ROUNDS = 5  # samples of each plan, taken in turns; the fastest counts
+    ROUNDS = 3  # samples of each plan, taken in turns; the fastest counts...
+    LONG_STEP_SECONDS = 4e-3  # ...but 2 when one step lasts this long
     _BYTES_MAX = 64 * 2**20  # prediction's synthetic input, at most
 
     def __init__(self, network, dtype, n_rows, training, dense=True):
@@ -464,12 +467,11 @@ class StepTimer:
             raise ValueError("prediction steps take a network without batch norm")
         if self._buffers is None:
             self._buffers = self._setup()
-        for plan in plans:  # warm up: first touches, thread start-up
-            self._seconds(plan, 1)
+            self._seconds(plans[0], 1)  # first touches of the buffers, thread start-up
         one_step = min(self._seconds(plans[0], 1) for _ in range(2))
         n_steps = min(self.MAX_STEPS, max(1, math.ceil(self.SAMPLE_SECONDS / max(one_step, 1e-9))))
         best = [math.inf] * len(plans)
-        for _ in range(self.ROUNDS):
+        for _ in range(self.ROUNDS if one_step < self.LONG_STEP_SECONDS else 2):
             for i, plan in enumerate(plans):
                 best[i] = min(best[i], self._seconds(plan, n_steps) / n_steps)
         return best
