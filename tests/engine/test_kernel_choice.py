@@ -176,7 +176,12 @@ def test_single_changes_of_the_best_plan_are_tried():
     steps = FakeSteps(fastest=target)
     assert plan((20, 32, 5), timer, time_plans=steps) == target
     assert target not in steps.asked[1] and target in steps.asked[2]
-    assert as_plan("oob/ooo/1") in steps.asked[2]
+    # each round times the best so far again, and only plans not timed yet
+    # (the seed with one thread was timed in the first round)
+    assert steps.asked[2][0] == as_plan("oob/ooo/n")
+    assert as_plan("oob/ooo/1") not in steps.asked[2]
+    timed_before = set(steps.asked[0]) | set(steps.asked[1])
+    assert not timed_before & set(steps.asked[2][1:])
 
 
 def test_clear_calls_are_not_retimed(no_cache_file):
