@@ -250,7 +250,8 @@ def plan(layer_sizes, dtype, n_rows, *, training, dense, kernel, time_product,
     unless FASTMLP_GEMM forces one: each product alone first
     (time_product(dtype, product, n_rows, fan_in, fan_out) -> seconds per
     kernel), then, when time_plans is given, the close calls in whole steps
-    (time_plans(list of plans) -> seconds per step of each, see _tune)."""
+    (time_plans(list of plans, long=bool) -> seconds per step of each, see
+    _tune)."""
     n_entries = len(PRODUCTS) * (len(layer_sizes) - 1)
     forced = forced_kernel(kernel)
     if forced is not None:
@@ -316,19 +317,23 @@ def _tune(seed, products, choices, time_plans):
     The products that vary are the contested ones (both kernels timed alone
     within CONTESTED of each other); products of the same shape in several
     layers move together.  The engine's threads vary too: its pool saves
-    time on a long update vector or many prediction chunks, and costs more
-    than it saves where its threads wait for the BLAS's or the BLAS's for
-    them (which timing the pool alone does not show).  Timed in turns:
+    time on a long update vector or many prediction chunks, and can cost
+    more than it saves where its threads and the BLAS's compete for the
+    cores, which shows only over many steps (measured on a 2-core AMD EPYC,
+    a 7-layer network of width 64: the same per step as one thread over 4
+    steps, 1.65x slower over 70).  Timed in turns:
 
-    1. the seed with one thread and with the network's threads;
-    2. with the faster of those, the seed and the plans that give the BLAS
-       the k largest contested shapes and the engine's kernel the rest
-       (k = 0 .. all);
-    3. the best so far against each of its single changes (one shape's
-       kernel, or the threads).
+    1. the kernels, on one engine thread, in short samples: the seed and
+       the plans that give the BLAS the k largest contested shapes and the
+       engine's kernel the rest (k = 0 .. all); then the best of those
+       against each of its single changes;
+    2. the threads, in long samples (time_plans(..., long=True)): that
+       plan on one thread and on the network's threads, and the seed as it
+       was (the network's threads).
 
-    A plan is timed once (the best so far again in each round, in the
-    same turns as the new ones), and the plan timed fastest is kept."""
+    A plan is timed once per kind of sample (the best so far again in each
+    round, in the same turns as the new ones); the plan timed fastest in
+    2 is kept."""
     if time_plans is None:
         return Tuning(seed, "seed (no step timing)")
     groups = {}  # (product, fan_in, fan_out) -> plan indices
@@ -346,31 +351,34 @@ def _tune(seed, products, choices, time_plans):
                 out[i] = kernel
         return bytes(out)
 
-    def other_threads(plan_bytes):
-        return plan_bytes[:-1] + bytes([1 - plan_bytes[-1]])
+    def with_threads(plan_bytes, threads):
+        return plan_bytes[:-1] + bytes([THREADS.index(threads)])
 
-    timed = {}  # plan -> its fastest step over the rounds it was in
+    timed = {False: {}, True: {}}  # long samples? -> plan -> its fastest step
 
-    def fastest(best, others):
+    def fastest(best, others, long=False):
         """The fastest of best and others, timing best (again) and the
         others not timed yet."""
-        candidates = [best] + [p for p in dict.fromkeys(others) if p not in timed and p != best]
+        known = timed[long]
+        candidates = [best] + [p for p in dict.fromkeys(others) if p not in known and p != best]
         if len(candidates) > 1:
-            for plan_bytes, seconds in zip(candidates, time_plans(candidates)):
-                timed[plan_bytes] = min(seconds, timed.get(plan_bytes, seconds))
-        return min(candidates, key=timed.__getitem__)
+            for plan_bytes, seconds in zip(candidates, time_plans(candidates, long=long)):
+                known[plan_bytes] = min(seconds, known.get(plan_bytes, seconds))
+        return min(candidates, key=known.__getitem__)
 
     largest_first = sorted(groups, key=lambda g: (-g[1] * g[2], g))
     try:
-        best = fastest(seed, [other_threads(seed)])
-        best = fastest(best, [assign(assign(best, largest_first[:k], blas), largest_first[k:], own)
-                              for k in range(len(largest_first) + 1)])
-        best = fastest(best, [other_threads(best)] + [
-            assign(best, [g], own if best[groups[g][0]] == blas else blas)
-            for g in largest_first])
+        best = with_threads(seed, "1")
+        if groups:
+            best = fastest(best, [assign(assign(best, largest_first[:k], blas),
+                                         largest_first[k:], own)
+                                  for k in range(len(largest_first) + 1)])
+            best = fastest(best, [assign(best, [g], own if best[groups[g][0]] == blas else blas)
+                                  for g in largest_first])
+        best = fastest(best, [with_threads(best, "n"), seed], long=True)
     except (MemoryError, ValueError, ArithmeticError) as exc:
         return Tuning(seed, f"seed (step timing failed: {exc})")
-    return Tuning(best, "tuned", {"seed": timed[seed], "chosen": timed[best]})
+    return Tuning(best, "tuned", {"seed": timed[True][seed], "chosen": timed[True][best]})
 
 
 def _timing_bytes(dtype, n_rows, fan_in, fan_out):
@@ -393,7 +401,7 @@ def _measure(key, time_product):
 
 class StepTimer:
     """time_plans for _tune: the seconds a step of `network` takes with each
-    plan.  A training step is one mini-batch of n_rows through
+    plan (in short or long samples: `long`).  A training step is one mini-batch of n_rows through
     the engine's train_epoch (forward, backward, Adam's update); a
     prediction step is one predict call on two chunks of n_rows per thread (the
     engine runs chunks in parallel when its own kernel does every product).
@@ -404,10 +412,11 @@ class StepTimer:
     dropout, batch norm and thread count.  Buffers are made on the first
     call."""
 
-    SAMPLE_SECONDS = 1e-3  # each timing sample runs at least this long...
-    MAX_STEPS = 256  # ...or this many steps
+    # each timing sample runs at least this long, or this many steps: short
+    # samples, or long ones (the threads' interplay builds up over steps)
+    SAMPLE = {False: (1e-3, 256), True: (2e-2, 64)}
     ROUNDS = 3  # samples of each plan, taken in turns; the fastest counts...
-    LONG_STEP_SECONDS = 4e-3  # ...but 2 when one step lasts this long
+    LONG_STEP_SECONDS = 4e-3  # ...but 2 when one step or one sample is long
     _BYTES_MAX = 64 * 2**20  # prediction's synthetic input, at most
 
     def __init__(self, network, dtype, n_rows, training, dense=True):
@@ -462,16 +471,17 @@ class StepTimer:
                     gemm_plan=plan)
         return time.perf_counter() - start
 
-    def __call__(self, plans):
+    def __call__(self, plans, long=False):
         if not self.training and self.network.batch_norm_units:
             raise ValueError("prediction steps take a network without batch norm")
         if self._buffers is None:
             self._buffers = self._setup()
             self._seconds(plans[0], 1)  # first touches of the buffers, thread start-up
         one_step = min(self._seconds(plans[0], 1) for _ in range(2))
-        n_steps = min(self.MAX_STEPS, max(1, math.ceil(self.SAMPLE_SECONDS / max(one_step, 1e-9))))
+        sample_seconds, max_steps = self.SAMPLE[bool(long)]
+        n_steps = min(max_steps, max(1, math.ceil(sample_seconds / max(one_step, 1e-9))))
         best = [math.inf] * len(plans)
-        for _ in range(self.ROUNDS if one_step < self.LONG_STEP_SECONDS else 2):
+        for _ in range(2 if long or one_step >= self.LONG_STEP_SECONDS else self.ROUNDS):
             for i, plan in enumerate(plans):
                 best[i] = min(best[i], self._seconds(plan, n_steps) / n_steps)
         return best

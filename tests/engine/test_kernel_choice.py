@@ -118,15 +118,17 @@ def test_choices_are_written_to_the_cache_file_and_read_back(private_cache):
 
 class FakeSteps:
     """time_plans stand-in: a step with `fastest` takes 1 s, any other plan
-    2 s; records the plans it was asked to time."""
+    2 s; records the plans it was asked to time and whether in long samples."""
 
     def __init__(self, fastest=None, error=None):
         self.fastest = fastest
         self.error = error
         self.asked = []
+        self.long = []
 
-    def __call__(self, plans):
+    def __call__(self, plans, long=False):
         self.asked.append(list(plans))
+        self.long.append(long)
         if self.error is not None:
             raise self.error
         return [1.0 if p == self.fastest else 2.0 for p in plans]
@@ -154,34 +156,45 @@ def test_close_calls_are_settled_by_timing_whole_steps(no_cache_file):
     seed = plan((20, 32, 5), timer)
     assert seed == as_plan("obb/bob/n")
     _kernel_choice.forget()
-    steps = FakeSteps(fastest=as_plan("bbb/bbb/n"))
+    steps = FakeSteps(fastest=as_plan("bbb/bbb/1"))
     got = plan((20, 32, 5), timer, time_plans=steps)
-    assert _kernel_choice.plan_text(got) == "bbb/bbb/n"
-    # 1: the seed with one thread and with the network's
-    assert steps.asked[0] == [seed, as_plan("obb/bob/1")]
-    # 2: k = 0 .. all of the contested shapes to the BLAS, largest first
-    assert steps.asked[1][0] == seed
-    assert as_plan("oob/ooo/n") in steps.asked[1] and got in steps.asked[1]
+    assert _kernel_choice.plan_text(got) == "bbb/bbb/1"
+    # the kernels on one thread, in short samples: the seed first, then
+    # k = 0 .. all of the contested shapes to the BLAS, largest first
+    assert steps.long == [False, False, True]
+    assert steps.asked[0][0] == as_plan("obb/bob/1")
+    assert as_plan("oob/ooo/1") in steps.asked[0] and got in steps.asked[0]
+    # the threads in long samples, against the seed as it was
+    assert steps.asked[2] == [got, as_plan("bbb/bbb/n"), seed]
     (tuned,) = _kernel_choice.report()["plans"]
-    assert tuned["source"] == "tuned" and tuned["plan"] == "bbb/bbb/n"
+    assert tuned["source"] == "tuned" and tuned["plan"] == "bbb/bbb/1"
     assert tuned["seconds"] == {"seed": 2.0, "chosen": 1.0}
 
 
 def test_single_changes_of_the_best_plan_are_tried():
-    """The last round changes one shape's kernel (or the threads) of the
-    best plan so far: a plan no threshold gives is found."""
+    """The second round changes one shape's kernel of the best plan so far:
+    a plan no threshold gives is found."""
     timer = FakeTimer({("forward", 20, 32), ("weight_grad", 20, 32), ("forward", 32, 5),
                        ("weight_grad", 32, 5), ("input_grad", 32, 5)})
-    target = as_plan("oob/boo/n")
+    target = as_plan("oob/boo/1")
     steps = FakeSteps(fastest=target)
     assert plan((20, 32, 5), timer, time_plans=steps) == target
-    assert target not in steps.asked[1] and target in steps.asked[2]
+    assert target not in steps.asked[0] and target in steps.asked[1]
     # each round times the best so far again, and only plans not timed yet
-    # (the seed with one thread was timed in the first round)
-    assert steps.asked[2][0] == as_plan("oob/ooo/n")
-    assert as_plan("oob/ooo/1") not in steps.asked[2]
-    timed_before = set(steps.asked[0]) | set(steps.asked[1])
-    assert not timed_before & set(steps.asked[2][1:])
+    assert steps.asked[1][0] == as_plan("oob/ooo/1")
+    assert not set(steps.asked[0]) & set(steps.asked[1][1:])
+
+
+def test_the_threads_are_timed_in_long_samples():
+    """The kernels are compared on one engine thread; the network's threads
+    only in the last round, in long samples."""
+    timer = FakeTimer({("forward", 20, 32)})
+    steps = FakeSteps(fastest=as_plan("obb/bbb/n"))
+    assert plan((20, 32, 5), timer, time_plans=steps) == as_plan("obb/bbb/n")
+    short_rounds = [plans for plans, long in zip(steps.asked, steps.long) if not long]
+    assert short_rounds and all(p[-1] == _kernel_choice.THREADS.index("1")
+                                for plans in short_rounds for p in plans)
+    assert steps.long[-1] and as_plan("obb/bbb/n") in steps.asked[-1]
 
 
 def test_clear_calls_are_not_retimed(no_cache_file):
@@ -206,24 +219,24 @@ def test_clear_calls_are_not_retimed(no_cache_file):
 
     steps = FakeSteps(fastest=as_plan("oob/ooo/1"))
     assert plan((20, 32, 5), AllClear(), time_plans=steps) == as_plan("oob/ooo/1")
-    assert {p for round_ in steps.asked for p in round_} == {as_plan("oob/ooo/n"),
-                                                             as_plan("oob/ooo/1")}
+    assert steps.asked == [[as_plan("oob/ooo/1"), as_plan("oob/ooo/n")]]
+    assert steps.long == [True]
 
 
 def test_a_tuned_plan_is_kept_in_the_cache_file(private_cache):
     timer = FakeTimer({("forward", 20, 32)})
-    got = plan((20, 32, 5), timer, time_plans=FakeSteps(fastest=as_plan("bbb/bbb/n")))
+    got = plan((20, 32, 5), timer, time_plans=FakeSteps(fastest=as_plan("bbb/bbb/1")))
     networks = json.loads(private_cache.read_text())["machines"][
         _kernel_choice.machine_signature()]["networks"]
-    assert networks == {"float64 train dense 256 20-32-5": "bbb/bbb/n"}
+    assert networks == {"float64 train dense 256 20-32-5": "bbb/bbb/1"}
     _kernel_choice.forget()
-    steps = FakeSteps(fastest=as_plan("oob/ooo/n"))
+    steps = FakeSteps(fastest=as_plan("oob/ooo/1"))
     assert plan((20, 32, 5), timer, time_plans=steps) == got
     assert steps.asked == []
     # a damaged entry is timed again
-    private_cache.write_text(private_cache.read_text().replace('"bbb/bbb/n"', '"bxb/bbb/n"'))
+    private_cache.write_text(private_cache.read_text().replace('"bbb/bbb/1"', '"bxb/bbb/1"'))
     _kernel_choice.forget()
-    assert plan((20, 32, 5), timer, time_plans=steps) == as_plan("oob/ooo/n")
+    assert plan((20, 32, 5), timer, time_plans=steps) == as_plan("oob/ooo/1")
 
 
 def test_the_seed_is_kept_when_steps_cannot_be_timed(no_cache_file):
@@ -245,8 +258,9 @@ def test_step_timer_runs_the_real_network(training, dtype, dense):
                           dropout=[0.2, 0.0] if training else None)
     steps = _kernel_choice.StepTimer(net, dtype, 64, training, dense)
     plans = [as_plan("bbb/bbb/bbb/n"), as_plan("ooo/ooo/ooo/n"), as_plan("obo/bob/oob/1")]
-    seconds = steps(plans)
-    assert len(seconds) == 3 and all(0 < s < 1 for s in seconds)
+    for long in (False, True):
+        seconds = steps(plans, long=long)
+        assert len(seconds) == 3 and all(0 < s < 1 for s in seconds)
     with pytest.raises(ValueError, match="a plan of 3 entries for 3 layers"):
         steps([bytes(3)])
 
