@@ -23,7 +23,8 @@ choices, as it should.
 
 Rows are rounded up to a power of two, and a choice is timed at that size:
 a mini-batch of 200 rows uses the choice timed at 256, so a handful of
-timings cover every batch and chunk size.
+timings cover every batch and chunk size.  (The last, partial batch of an
+epoch follows the plan of the full ones: a plan is made per call.)
 
 A product timed alone is not a product in a training step: there, the
 BLAS's threads may have gone to sleep, or compete for the cores with the
@@ -31,12 +32,19 @@ engine's own workers, between two calls, and a product that the BLAS wins
 in a tight loop can cost it twice as much in a step (measured on a 2-core
 AMD EPYC: a 7-layer network of width 64 trained 1.9x slower on the plan
 its products chose alone).  So the per-product choices are only the
-starting point ("seed") of a network's plan: where the two kernels came
+starting point ("seed") of a network's plan.  Where the two kernels came
 within CONTESTED of each other, a few plans that differ in those products
-are timed as whole training steps (or prediction chunks) of the real
-network on synthetic data (StepTimer), and the fastest is kept, in the
-process and in the cache file, per network shape.  The seed is one of the
-plans timed, so tuning never keeps a plan slower than it as timed.
+are timed as whole training steps (or prediction calls) of the real
+network on synthetic data (StepTimer); then whether the engine's own
+threads share the step's parallel work (the optimizer's update, the
+prediction's chunks: the same bits either way), in longer samples, since
+the cost of two thread pools on the same cores (the engine's and the
+BLAS's, each spinning while it waits) builds up over tens of steps and
+reached 1.4-1.8x a step's time on that machine.  The fastest plan is kept,
+in the process and in the cache file, per network shape; the seed is
+timed beside it, so tuning never keeps a plan slower than the seed as
+timed.  It costs a fraction of a second, once per network shape, dtype
+and batch size (rounded as below) on a machine.
 
 Environment:
 
