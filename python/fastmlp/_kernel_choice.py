@@ -336,8 +336,10 @@ def _tune(seed, products, choices, time_plans):
        engine's kernel the rest (k = 0 .. all); then the best of those
        against each of its single changes;
     2. the threads, in long samples (time_plans(..., long=True)): that
-       plan on one thread and on the network's threads, and the seed as it
-       was (the network's threads).
+       plan on one thread and on the network's threads, the engine's kernel
+       for every close call on the network's threads (prediction runs
+       chunks in parallel only when the engine's kernel computes every
+       product), and the seed as it was (the network's threads).
 
     A plan is timed once per kind of sample (the best so far again in each
     round, in the same turns as the new ones); the plan timed fastest in
@@ -383,7 +385,12 @@ def _tune(seed, products, choices, time_plans):
                                   for k in range(len(largest_first) + 1)])
             best = fastest(best, [assign(best, [g], own if best[groups[g][0]] == blas else blas)
                                   for g in largest_first])
-        best = fastest(best, [with_threads(best, "n"), seed], long=True)
+        # the engine's kernel on every close call, with its threads: the
+        # plan whose prediction chunks run in parallel (one thread each)
+        own_threads = with_threads(assign(best, largest_first, own), "n")
+        best = fastest(best, [with_threads(best, "n"), own_threads, seed], long=True)
+    except TimingSkipped as exc:
+        return Tuning(seed, f"seed ({exc})")
     except (MemoryError, ValueError, ArithmeticError) as exc:
         return Tuning(seed, f"seed (step timing failed: {exc})")
     return Tuning(best, "tuned", {"seed": timed[True][seed], "chosen": timed[True][best]})
@@ -407,6 +414,11 @@ def _measure(key, time_product):
     return Choice(kernel, "measured", seconds)
 
 
+class TimingSkipped(Exception):
+    """Raised by a time_plans callable that will not time these steps (too
+    large, too slow): the seed plan is kept, with the reason."""
+
+
 class StepTimer:
     """time_plans for _tune: the seconds a step of `network` takes with each
     plan (in short or long samples: `long`).  A training step is one mini-batch of n_rows through
@@ -425,7 +437,11 @@ class StepTimer:
     SAMPLE = {False: (1e-3, 256), True: (2e-2, 64)}
     ROUNDS = 3  # samples of each plan, taken in turns; the fastest counts...
     LONG_STEP_SECONDS = 4e-3  # ...but 2 when one step or one sample is long
-    _BYTES_MAX = 64 * 2**20  # prediction's synthetic input, at most
+    # Steps longer than this are not timed (the seed is kept): tens of
+    # them would cost seconds, and such products are large, where the
+    # products' own timing is reliable.
+    MAX_STEP_SECONDS = 0.05
+    _BYTES_MAX = 64 * 2**20  # the synthetic input, at most (more chunks if it allows)
 
     def __init__(self, network, dtype, n_rows, training, dense=True):
         self.network = network
@@ -437,11 +453,14 @@ class StepTimer:
 
     def _setup(self):
         net, dtype, rows = self.network, self.dtype, self.n_rows
+        row_bytes = net.layer_sizes[0] * dtype.itemsize
+        if rows * row_bytes + net.n_params * dtype.itemsize * 4 > self._BYTES_MAX:
+            raise TimingSkipped("steps too large to time")
         rng = np.random.default_rng(0)
         n_x = rows
         if not self.training:
             chunks = 2 * max(net.n_threads, 1)
-            if chunks * rows * net.layer_sizes[0] * dtype.itemsize <= self._BYTES_MAX:
+            if chunks * rows * row_bytes <= self._BYTES_MAX:
                 n_x = chunks * rows
         X = rng.standard_normal((n_x, net.layer_sizes[0])).astype(dtype)
         if not self.dense:
@@ -485,7 +504,9 @@ class StepTimer:
         if self._buffers is None:
             self._buffers = self._setup()
             self._seconds(plans[0], 1)  # first touches of the buffers, thread start-up
-        one_step = min(self._seconds(plans[0], 1) for _ in range(2))
+        one_step = self._seconds(plans[0], 1)
+        if one_step > self.MAX_STEP_SECONDS:
+            raise TimingSkipped(f"steps too slow to time ({one_step:.2f} s)")
         sample_seconds, max_steps = self.SAMPLE[bool(long)]
         n_steps = min(max_steps, max(1, math.ceil(sample_seconds / max(one_step, 1e-9))))
         best = [math.inf] * len(plans)

@@ -164,8 +164,9 @@ def test_close_calls_are_settled_by_timing_whole_steps(no_cache_file):
     assert steps.long == [False, False, True]
     assert steps.asked[0][0] == as_plan("obb/bob/1")
     assert as_plan("oob/ooo/1") in steps.asked[0] and got in steps.asked[0]
-    # the threads in long samples, against the seed as it was
-    assert steps.asked[2] == [got, as_plan("bbb/bbb/n"), seed]
+    # the threads in long samples, with the engine's kernel on every close
+    # call (prediction's parallel chunks), against the seed as it was
+    assert steps.asked[2] == [got, as_plan("bbb/bbb/n"), as_plan("oob/ooo/n"), seed]
     (tuned,) = _kernel_choice.report()["plans"]
     assert tuned["source"] == "tuned" and tuned["plan"] == "bbb/bbb/1"
     assert tuned["seconds"] == {"seed": 2.0, "chosen": 1.0}
@@ -263,6 +264,24 @@ def test_step_timer_runs_the_real_network(training, dtype, dense):
         assert len(seconds) == 3 and all(0 < s < 1 for s in seconds)
     with pytest.raises(ValueError, match="a plan of 3 entries for 3 layers"):
         steps([bytes(3)])
+
+
+def test_steps_too_large_or_too_slow_are_not_timed(no_cache_file, monkeypatch):
+    """A network whose steps would take too much memory or time keeps its
+    seed plan, and says why."""
+    timer = FakeTimer({("forward", 20, 32)})
+    net = _engine.Network((20, 32, 5), ["relu"], "cross_entropy")
+    monkeypatch.setattr(_kernel_choice.StepTimer, "_BYTES_MAX", 1000)
+    got = plan((20, 32, 5), timer, time_plans=_kernel_choice.StepTimer(net, np.float64, 256,
+                                                                        True))
+    assert got == as_plan("obb/bbb/n")
+    assert _kernel_choice.report()["plans"][0]["source"] == "seed (steps too large to time)"
+    monkeypatch.undo()
+    _kernel_choice.forget()
+    monkeypatch.setenv("FASTMLP_KERNEL_CACHE", "off")
+    monkeypatch.setattr(_kernel_choice.StepTimer, "MAX_STEP_SECONDS", 0.0)
+    plan((20, 32, 5), timer, time_plans=_kernel_choice.StepTimer(net, np.float64, 256, True))
+    assert _kernel_choice.report()["plans"][0]["source"].startswith("seed (steps too slow")
 
 
 def test_step_timer_times_a_batch_norm_network_in_training_only():
