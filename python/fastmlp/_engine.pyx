@@ -170,8 +170,9 @@ cdef class Network:
     loss_param: Huber's delta (> 0) or the quantile (in (0, 1)) for those
     losses (None: LOSS_PARAM_DEFAULTS); ignored by the others.
     gemm: who computes the layers' products: 'blas' or 'own' (the engine's
-    kernel) for all, or None: the faster on this machine, per product, as
-    timed and remembered by fastmlp._kernel_choice (FASTMLP_GEMM overrides).
+    kernel) for all, or None: a plan per network shape, timed on this
+    machine and remembered by fastmlp._kernel_choice (FASTMLP_GEMM
+    overrides).
     n_threads: threads of the engine's parallel optimizer update and
     prediction chunks, at most (a call's plan may use one: see _net_for_call).
     l1: L1 penalty on the weights, beside alpha's L2.

@@ -72,7 +72,8 @@ import scipy.sparse
 # bound here, not looked up at each call: a caller that wraps _engine's
 # functions (a test recording the calls of a fit) sees no timing steps
 from fastmlp._engine import GEMM_KERNELS as KERNELS
-from fastmlp._engine import PRODUCTS, Optimizer, gemm_isa, predict, train_epoch, workspace
+from fastmlp._engine import (DEFAULT_CHUNK_ROWS, PRODUCTS, Optimizer, gemm_isa, predict,
+                             train_epoch, workspace)
 from fastmlp._resources import blas_controllers
 
 try:
@@ -104,7 +105,7 @@ class Choice:
 
 @dataclass(frozen=True)
 class Tuning:
-    plan: bytes  # one KERNELS index per (layer, product)
+    plan: bytes  # one KERNELS index per (layer, product), then one THREADS index
     source: str  # "tuned", "cache file" or why the seed was kept untimed
     seconds: Optional[dict] = None  # "seed" / "chosen" -> seconds per step, when tuned here
 
@@ -335,7 +336,9 @@ def _tune(seed, products, choices, time_plans):
        the plans that give the BLAS the k largest contested shapes and the
        engine's kernel the rest (k = 0 .. all); then the best of those
        against each of its single changes;
-    2. the threads, in long samples (time_plans(..., long=True)): that
+    2. unless time_plans.threads_matter is false (calls of one chunk,
+       which run on one thread whatever the plan says),
+       the threads, in long samples (time_plans(..., long=True)): that
        plan on one thread and on the network's threads, the engine's kernel
        for every close call on the network's threads (prediction runs
        chunks in parallel only when the engine's kernel computes every
@@ -385,6 +388,12 @@ def _tune(seed, products, choices, time_plans):
                                   for k in range(len(largest_first) + 1)])
             best = fastest(best, [assign(best, [g], own if best[groups[g][0]] == blas else blas)
                                   for g in largest_first])
+        if not getattr(time_plans, "threads_matter", True):
+            # calls of one chunk, on one thread whatever the plan says
+            if not groups:
+                return Tuning(seed, "seed (no close call)")
+            seconds = {"seed": timed[False][with_threads(seed, "1")], "chosen": timed[False][best]}
+            return Tuning(with_threads(best, "n"), "tuned", seconds)
         # the engine's kernel on every close call, with its threads: the
         # plan whose prediction chunks run in parallel (one thread each)
         own_threads = with_threads(assign(best, largest_first, own), "n")
@@ -421,10 +430,12 @@ class TimingSkipped(Exception):
 
 class StepTimer:
     """time_plans for _tune: the seconds a step of `network` takes with each
-    plan (in short or long samples: `long`).  A training step is one mini-batch of n_rows through
-    the engine's train_epoch (forward, backward, Adam's update); a
-    prediction step is one predict call on two chunks of n_rows per thread (the
-    engine runs chunks in parallel when its own kernel does every product).
+    plan (in short or long samples: `long`).  A training step is one
+    mini-batch of n_rows through the engine's train_epoch (forward,
+    backward, Adam's update).  A prediction step is one predict call: of
+    two chunks of n_rows per thread when n_rows is a whole chunk (the
+    engine runs chunks in parallel when its own kernel does every product),
+    else of one chunk, where the threads do not matter.
     The data are synthetic (the kernels' speed does not depend on the
     values; a CSR input has a tenth of its entries), the weights drawn at
     scikit-learn's initial scale (so that nothing decays to subnormal
@@ -449,6 +460,8 @@ class StepTimer:
         self.n_rows = int(n_rows)
         self.training = bool(training)
         self.dense = bool(dense)
+        # a prediction of fewer rows than a chunk is one chunk
+        self.threads_matter = self.training or self.n_rows >= DEFAULT_CHUNK_ROWS
         self._buffers = None
 
     def _setup(self):
@@ -458,7 +471,7 @@ class StepTimer:
             raise TimingSkipped("steps too large to time")
         rng = np.random.default_rng(0)
         n_x = rows
-        if not self.training:
+        if not self.training and self.threads_matter:
             chunks = 2 * max(net.n_threads, 1)
             if chunks * rows * row_bytes <= self._BYTES_MAX:
                 n_x = chunks * rows

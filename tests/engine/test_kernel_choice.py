@@ -198,6 +198,21 @@ def test_the_threads_are_timed_in_long_samples():
     assert steps.long[-1] and as_plan("obb/bbb/n") in steps.asked[-1]
 
 
+def test_one_chunk_predictions_time_no_threads(no_cache_file):
+    """A prediction of fewer rows than a chunk runs on one thread whatever
+    the plan says: only the kernels are timed."""
+    timer = FakeTimer({("forward", 20, 32)})
+    steps = FakeSteps(fastest=as_plan("bbb/bbb/1"))
+    steps.threads_matter = False
+    assert plan((20, 32, 5), timer, training=False, time_plans=steps) == as_plan("bbb/bbb/n")
+    assert steps.long and not any(steps.long)  # no long samples
+    net = _engine.Network((20, 32, 5), ["relu"], "cross_entropy", n_threads=2)
+    assert not _kernel_choice.StepTimer(net, np.float64, 64, False).threads_matter
+    assert _kernel_choice.StepTimer(net, np.float64, _engine.DEFAULT_CHUNK_ROWS,
+                                    False).threads_matter
+    assert _kernel_choice.StepTimer(net, np.float64, 64, True).threads_matter
+
+
 def test_clear_calls_are_not_retimed(no_cache_file):
     """A product one kernel wins by more than CONTESTED alone keeps that
     kernel in every plan timed; with no close call only the threads are."""
