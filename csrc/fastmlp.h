@@ -3,7 +3,8 @@
  *
  * Plain C99, no Python headers.  Every computational entry point exists twice,
  * suffixed _f32 and _f64, declared from one template (fastmlp_decl.h, through
- * instantiate.h, the engine's one float/double mechanism).
+ * instantiate.h, the engine's one float/double mechanism); fm_api_of(dtype)
+ * gives both as one table, for callers that pick the dtype at run time.
  *
  * Size glossary used in shape comments:
  *   N  = number of samples          B  = rows in one mini-batch or chunk
@@ -226,5 +227,63 @@ int fm_check_net(const fm_net *net);
 #define FM_TEMPLATE "fastmlp_decl.h"
 #include "instantiate.h"
 #undef FM_TEMPLATE
+
+/* ---- the entry points of one dtype, as one table ----
+ * Each member calls the fm_*_f32 or fm_*_f64 function of the same name
+ * (fastmlp_decl.h), with void * for REAL *.  A caller looks the table of its
+ * data's dtype up once (fm_api_of) and calls through it: the dtype is
+ * decided in one place, not at every call (csrc/api.tmpl.h fills both
+ * tables). */
+typedef enum { FM_FLOAT32 = 0, FM_FLOAT64 = 1 } fm_dtype;
+
+typedef struct {
+    void (*bias_activation)(void *x, const void *bias, int64_t n_rows, int n_cols,
+                            int activation, double leaky_relu_slope);
+    void (*activation_backward)(void *delta, const void *a, int64_t n, int activation,
+                                double leaky_relu_slope);
+    void (*batch_norm_forward)(void *x, void *xhat, void *stats, const void *gamma,
+                               const void *beta, int n_rows, int n_cols, double eps,
+                               void *running_mean, void *running_var, double momentum);
+    void (*batch_norm_backward)(void *delta, const void *xhat, const void *inv_std,
+                                const void *gamma, int n_rows, int n_cols, void *dgamma,
+                                void *dbeta);
+    void (*dropout)(void *out, const void *inp, int n_rows, int n_cols, const int64_t *rows,
+                    int64_t first_row, int64_t unit_offset, uint64_t seed, double rate);
+    double (*loss_delta)(void *delta, const void *z, const void *a, const void *y,
+                         const void *sw, int64_t n_rows, int n_outputs, int loss,
+                         double loss_param);
+    void (*dense_forward)(void *out, const void *inp, const void *weight, const void *bias,
+                          int n_rows, int fan_in, int fan_out, int activation,
+                          double leaky_relu_slope, int kernel);
+    void (*dense_backward)(void *dinp, void *dweight, void *dbias, const void *dout,
+                           const void *inp, const void *weight, int n_rows, int fan_in,
+                           int fan_out, int weight_grad_kernel, int input_grad_kernel,
+                           void *scratch);
+    int (*time_product)(int product, int n_rows, int fan_in, int fan_out, double *seconds);
+    void (*csr_dense_forward)(void *out, const fm_input *x, const int64_t *rows,
+                              int64_t first_row, const void *weight, const void *bias,
+                              int n_rows, int fan_out, int activation,
+                              double leaky_relu_slope);
+    void (*csr_dense_backward)(void *dweight, void *dbias, const void *dout, const fm_input *x,
+                               const int64_t *rows, int64_t first_row, int n_rows,
+                               int fan_out);
+    void (*optimizer_step)(fm_optimizer *opt, void *params, const void *grad, int64_t n,
+                           int64_t n_weights, int n_threads);
+    int (*train_epoch)(const fm_net *net, void *params, fm_optimizer *opt, const fm_input *x,
+                       const void *y, const void *sw, const int64_t *order, int64_t n_order,
+                       int batch_size, void *workspace, int64_t workspace_bytes,
+                       fm_interrupt_fn interrupt, void *interrupt_ctx, double *loss_sum);
+    int (*loss_grad)(const fm_net *net, const void *params, const fm_input *x, const void *y,
+                     const void *sw, int chunk_rows, void *workspace, int64_t workspace_bytes,
+                     void *grad, double *loss, fm_interrupt_fn interrupt, void *interrupt_ctx);
+    int (*predict)(const fm_net *net, const void *params, const fm_input *x, int chunk_rows,
+                   void *workspace, int64_t workspace_bytes, void *out,
+                   fm_interrupt_fn interrupt, void *interrupt_ctx);
+    int (*nonfinite)(const void *x, int64_t n);
+    int64_t (*workspace_bytes)(const fm_net *net, int max_rows, int dense_input);
+} fm_api;
+
+/* The table of FM_FLOAT32 or FM_FLOAT64; NULL for any other code. */
+const fm_api *fm_api_of(int dtype);
 
 #endif

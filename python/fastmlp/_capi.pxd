@@ -3,8 +3,8 @@
 
 Every Cython module of the package cimports it from here.  The enum codes are
 not written here: Cython takes them from the header when it compiles.  The
-dtype-specific entry points mirror csrc/fastmlp_decl.h (declared there once
-with REAL / SFX, instantiated as *_f32 and *_f64), which Cython cannot read.
+dtype-specific entry points are reached through fastmlp.h's table of one
+dtype (fm_api), declared here once for both dtypes.
 """
 from libc.stdint cimport int64_t, uint64_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm
@@ -90,100 +90,65 @@ cdef extern from "fastmlp.h" nogil:
     int fm_dropout_keep(uint64_t seed, int64_t sample, int64_t unit, double rate)
     int fm_check_net(const fm_net *net)
 
-    void fm_batch_norm_forward_f32(float *x, float *xhat, float *stats, const float *gamma,
-                                   const float *beta, int n_rows, int n_cols, double eps,
-                                   float *running_mean, float *running_var, double momentum)
-    void fm_batch_norm_forward_f64(double *x, double *xhat, double *stats,
-                                   const double *gamma, const double *beta, int n_rows,
-                                   int n_cols, double eps, double *running_mean,
-                                   double *running_var, double momentum)
-    void fm_batch_norm_backward_f32(float *delta, const float *xhat, const float *inv_std,
-                                    const float *gamma, int n_rows, int n_cols, float *dgamma,
-                                    float *dbeta)
-    void fm_batch_norm_backward_f64(double *delta, const double *xhat, const double *inv_std,
-                                    const double *gamma, int n_rows, int n_cols,
-                                    double *dgamma, double *dbeta)
-    void fm_dropout_f32(float *out, const float *inp, int n_rows, int n_cols,
+    # The dtype-specific entry points, as fastmlp.h's table of one dtype
+    # (REAL * as void *): fm_api_of(FM_FLOAT32 or FM_FLOAT64), then call its
+    # members.  The dtype is chosen once, by _engine.api_of, not per call.
+    ctypedef enum fm_dtype:
+        FM_FLOAT32, FM_FLOAT64
+    ctypedef struct fm_api:
+        void (*bias_activation)(void *x, const void *bias, int64_t n_rows, int n_cols,
+                                int activation, double leaky_relu_slope) noexcept nogil
+        void (*activation_backward)(void *delta, const void *a, int64_t n, int activation,
+                                    double leaky_relu_slope) noexcept nogil
+        void (*batch_norm_forward)(void *x, void *xhat, void *stats, const void *gamma,
+                                   const void *beta, int n_rows, int n_cols, double eps,
+                                   void *running_mean, void *running_var,
+                                   double momentum) noexcept nogil
+        void (*batch_norm_backward)(void *delta, const void *xhat, const void *inv_std,
+                                    const void *gamma, int n_rows, int n_cols, void *dgamma,
+                                    void *dbeta) noexcept nogil
+        void (*dropout)(void *out, const void *inp, int n_rows, int n_cols,
                         const int64_t *rows, int64_t first_row, int64_t unit_offset,
-                        uint64_t seed, double rate)
-    void fm_dropout_f64(double *out, const double *inp, int n_rows, int n_cols,
-                        const int64_t *rows, int64_t first_row, int64_t unit_offset,
-                        uint64_t seed, double rate)
-
-    void fm_bias_activation_f32(float *x, const float *bias, int64_t n_rows, int n_cols,
-                                int activation, double slope)
-    void fm_bias_activation_f64(double *x, const double *bias, int64_t n_rows, int n_cols,
-                                int activation, double slope)
-    void fm_activation_backward_f32(float *delta, const float *a, int64_t n, int activation,
-                                    double slope)
-    void fm_activation_backward_f64(double *delta, const double *a, int64_t n, int activation,
-                                    double slope)
-    double fm_loss_delta_f32(float *delta, const float *z, const float *a, const float *y,
-                             const float *sw, int64_t n_rows, int n_outputs, int loss,
-                             double loss_param)
-    double fm_loss_delta_f64(double *delta, const double *z, const double *a, const double *y,
-                             const double *sw, int64_t n_rows, int n_outputs, int loss,
-                             double loss_param)
-    void fm_dense_forward_f32(float *out, const float *inp, const float *weight,
-                              const float *bias, int n_rows, int fan_in, int fan_out,
-                              int activation, double slope, int kernel)
-    void fm_dense_forward_f64(double *out, const double *inp, const double *weight,
-                              const double *bias, int n_rows, int fan_in, int fan_out,
-                              int activation, double slope, int kernel)
-    void fm_dense_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
-                               const float *inp, const float *weight, int n_rows, int fan_in,
+                        uint64_t seed, double rate) noexcept nogil
+        double (*loss_delta)(void *delta, const void *z, const void *a, const void *y,
+                             const void *sw, int64_t n_rows, int n_outputs, int loss,
+                             double loss_param) noexcept nogil
+        void (*dense_forward)(void *out, const void *inp, const void *weight,
+                              const void *bias, int n_rows, int fan_in, int fan_out,
+                              int activation, double leaky_relu_slope,
+                              int kernel) noexcept nogil
+        void (*dense_backward)(void *dinp, void *dweight, void *dbias, const void *dout,
+                               const void *inp, const void *weight, int n_rows, int fan_in,
                                int fan_out, int weight_grad_kernel, int input_grad_kernel,
-                               float *scratch)
-    void fm_dense_backward_f64(double *dinp, double *dweight, double *dbias,
-                               const double *dout, const double *inp, const double *weight,
-                               int n_rows, int fan_in, int fan_out, int weight_grad_kernel,
-                               int input_grad_kernel, double *scratch)
-    int fm_time_product_f32(int product, int n_rows, int fan_in, int fan_out, double *seconds)
-    int fm_time_product_f64(int product, int n_rows, int fan_in, int fan_out, double *seconds)
-    void fm_csr_dense_forward_f32(float *out, const fm_input *x, const int64_t *rows,
-                                  int64_t first_row, const float *weight, const float *bias,
-                                  int n_rows, int fan_out, int activation, double slope)
-    void fm_csr_dense_forward_f64(double *out, const fm_input *x, const int64_t *rows,
-                                  int64_t first_row, const double *weight, const double *bias,
-                                  int n_rows, int fan_out, int activation, double slope)
-    void fm_csr_dense_backward_f32(float *dweight, float *dbias, const float *dout,
+                               void *scratch) noexcept nogil
+        int (*time_product)(int product, int n_rows, int fan_in, int fan_out,
+                            double *seconds) noexcept nogil
+        void (*csr_dense_forward)(void *out, const fm_input *x, const int64_t *rows,
+                                  int64_t first_row, const void *weight, const void *bias,
+                                  int n_rows, int fan_out, int activation,
+                                  double leaky_relu_slope) noexcept nogil
+        void (*csr_dense_backward)(void *dweight, void *dbias, const void *dout,
                                    const fm_input *x, const int64_t *rows, int64_t first_row,
-                                   int n_rows, int fan_out)
-    void fm_csr_dense_backward_f64(double *dweight, double *dbias, const double *dout,
-                                   const fm_input *x, const int64_t *rows, int64_t first_row,
-                                   int n_rows, int fan_out)
-    void fm_optimizer_step_f32(fm_optimizer *opt, float *params, const float *grad, int64_t n,
-                               int64_t n_weights, int n_threads)
-    void fm_optimizer_step_f64(fm_optimizer *opt, double *params, const double *grad,
-                               int64_t n, int64_t n_weights, int n_threads)
-    int fm_train_epoch_f32(const fm_net *net, float *params, fm_optimizer *opt,
-                           const fm_input *x, const float *y, const float *sw,
+                                   int n_rows, int fan_out) noexcept nogil
+        void (*optimizer_step)(fm_optimizer *opt, void *params, const void *grad, int64_t n,
+                               int64_t n_weights, int n_threads) noexcept nogil
+        int (*train_epoch)(const fm_net *net, void *params, fm_optimizer *opt,
+                           const fm_input *x, const void *y, const void *sw,
                            const int64_t *order, int64_t n_order, int batch_size,
                            void *workspace, int64_t workspace_bytes,
-                           fm_interrupt_fn interrupt, void *ctx, double *loss_sum)
-    int fm_train_epoch_f64(const fm_net *net, double *params, fm_optimizer *opt,
-                           const fm_input *x, const double *y, const double *sw,
-                           const int64_t *order, int64_t n_order, int batch_size,
-                           void *workspace, int64_t workspace_bytes,
-                           fm_interrupt_fn interrupt, void *ctx, double *loss_sum)
-    int fm_loss_grad_f32(const fm_net *net, const float *params, const fm_input *x,
-                         const float *y, const float *sw, int chunk_rows,
-                         void *workspace, int64_t workspace_bytes, float *grad,
-                         double *loss, fm_interrupt_fn interrupt, void *ctx)
-    int fm_loss_grad_f64(const fm_net *net, const double *params, const fm_input *x,
-                         const double *y, const double *sw, int chunk_rows,
-                         void *workspace, int64_t workspace_bytes, double *grad,
-                         double *loss, fm_interrupt_fn interrupt, void *ctx)
-    int fm_predict_f32(const fm_net *net, const float *params, const fm_input *x,
-                       int chunk_rows, void *workspace, int64_t workspace_bytes, float *out,
-                       fm_interrupt_fn interrupt, void *ctx)
-    int fm_predict_f64(const fm_net *net, const double *params, const fm_input *x,
-                       int chunk_rows, void *workspace, int64_t workspace_bytes, double *out,
-                       fm_interrupt_fn interrupt, void *ctx)
-    int fm_nonfinite_f32(const float *x, int64_t n)
-    int fm_nonfinite_f64(const double *x, int64_t n)
-    int64_t fm_workspace_bytes_f32(const fm_net *net, int max_rows, int dense_input)
-    int64_t fm_workspace_bytes_f64(const fm_net *net, int max_rows, int dense_input)
+                           fm_interrupt_fn interrupt, void *interrupt_ctx,
+                           double *loss_sum) noexcept nogil
+        int (*loss_grad)(const fm_net *net, const void *params, const fm_input *x,
+                         const void *y, const void *sw, int chunk_rows, void *workspace,
+                         int64_t workspace_bytes, void *grad, double *loss,
+                         fm_interrupt_fn interrupt, void *interrupt_ctx) noexcept nogil
+        int (*predict)(const fm_net *net, const void *params, const fm_input *x,
+                       int chunk_rows, void *workspace, int64_t workspace_bytes, void *out,
+                       fm_interrupt_fn interrupt, void *interrupt_ctx) noexcept nogil
+        int (*nonfinite)(const void *x, int64_t n) noexcept nogil
+        int64_t (*workspace_bytes)(const fm_net *net, int max_rows,
+                                   int dense_input) noexcept nogil
+    const fm_api *fm_api_of(int dtype)
 
 
 

@@ -2,7 +2,7 @@
 """What other Cython modules of the package (_kernels) cimport from _engine."""
 from libc.stdint cimport int64_t
 
-from fastmlp._capi cimport fm_input
+from fastmlp._capi cimport fm_api, fm_input
 
 
 cdef class Input:
@@ -13,4 +13,5 @@ cdef class Input:
 
 
 cdef void *_address(arr)
+cdef const fm_api *api_of(dtype) except NULL
 cdef Input _as_input(X, dtype, int64_t n_features)

@@ -47,9 +47,7 @@ def time_product(dtype, product, n_rows, fan_in, fan_out):
     """Seconds one call of a dense layer's product takes with each kernel:
     {'blas': s, 'own': s}, each the fastest of several samples taken in turns.
     product: one of PRODUCTS; the layer: n_rows (B) x fan_in -> fan_out."""
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    cdef const fm_api *api = api_of(np.dtype(dtype))
     if product not in PRODUCTS:
         raise ValueError(f"unknown product {product!r}; expected one of {PRODUCTS}")
     cdef int code = PRODUCTS.index(product)
@@ -57,12 +55,8 @@ def time_product(dtype, product, n_rows, fan_in, fan_out):
     cdef int fo = _check_rows(fan_out, "fan_out")
     cdef double seconds[2]
     cdef int status
-    cdef bint single = dtype == np.float32
     with nogil:
-        if single:
-            status = fm_time_product_f32(code, b, fi, fo, seconds)
-        else:
-            status = fm_time_product_f64(code, b, fi, fo, seconds)
+        status = api.time_product(code, b, fi, fo, seconds)
     _check_status(status, [])
     return {name: seconds[i] for i, name in enumerate(GEMM_KERNELS)}
 
@@ -159,6 +153,16 @@ def _check_status(int status, list errors):
         raise MemoryError("fastmlp engine: could not allocate its workspace")
     raise ValueError("fastmlp engine: invalid arguments (sizes, sample indices or "
                      "sparse structure)")
+
+
+cdef const fm_api *api_of(dtype) except NULL:
+    """The engine's entry points for data of dtype (float32 or float64): the
+    one place where the dtype picks the C functions."""
+    if dtype == np.float32:
+        return fm_api_of(FM_FLOAT32)
+    if dtype == np.float64:
+        return fm_api_of(FM_FLOAT64)
+    raise ValueError(f"dtype must be float32 or float64, got {dtype}")
 
 
 cdef class Network:
@@ -524,12 +528,9 @@ cdef class Optimizer:
         cdef int threads = _check_threads(n_threads)
         cdef void *p = _address(params)
         cdef void *g = _address(grad)
-        cdef bint single = dtype == np.float32
+        cdef const fm_api *api = api_of(dtype)
         with nogil:
-            if single:
-                fm_optimizer_step_f32(&opt, <float *>p, <float *>g, n, nw, threads)
-            else:
-                fm_optimizer_step_f64(&opt, <double *>p, <double *>g, n, nw, threads)
+            api.optimizer_step(&opt, p, g, n, nw, threads)
         self.step = opt.step
 
 
@@ -619,12 +620,9 @@ def workspace(Network net, dtype, max_rows, dense=True):
     """A workspace for calls of up to max_rows rows (a batch or a chunk) on
     float32/float64 data, dense or CSR: allocate it once per fit and pass it
     to every call, so no call allocates (or page-faults) memory."""
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    cdef const fm_api *api = api_of(np.dtype(dtype))
     cdef int rows = _check_rows(max_rows, "max_rows")
-    cdef int64_t n = (fm_workspace_bytes_f32(&net.net, rows, dense) if dtype == np.float32
-                      else fm_workspace_bytes_f64(&net.net, rows, dense))
+    cdef int64_t n = api.workspace_bytes(&net.net, rows, dense)
     if n < 0:
         raise MemoryError(f"a workspace of {max_rows} rows for this network cannot exist")
     return np.empty(n, dtype=np.uint8)
@@ -722,16 +720,10 @@ def train_epoch(Network net, params, Optimizer optimizer, X, y, sample_weight, o
     cdef double loss_sum = 0
     cdef int status
     cdef list errors = []
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
-        if single:
-            status = fm_train_epoch_f32(&cnet, <float *>p, &opt, &inp.c, <float *>yp,
-                                        <float *>swp, op, n_order, rows, ws, ws_bytes,
-                                        _check_signals, <void *>errors, &loss_sum)
-        else:
-            status = fm_train_epoch_f64(&cnet, <double *>p, &opt, &inp.c, <double *>yp,
-                                        <double *>swp, op, n_order, rows, ws, ws_bytes,
-                                        _check_signals, <void *>errors, &loss_sum)
+        status = api.train_epoch(&cnet, p, &opt, &inp.c, yp, swp, op, n_order, rows, ws,
+                                 ws_bytes, _check_signals, <void *>errors, &loss_sum)
     optimizer.step = opt.step
     _check_status(status, errors)
     return loss_sum
@@ -767,17 +759,10 @@ def loss_grad(Network net, params, X, y, sample_weight=None, grad=None,
     cdef double loss = 0
     cdef int status
     cdef list errors = []
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
-        if single:
-            status = fm_loss_grad_f32(&cnet, <float *>p, &inp.c, <float *>yp,
-                                      <float *>swp, chunk, ws, ws_bytes, <float *>g, &loss,
-                                      _check_signals, <void *>errors)
-        else:
-            status = fm_loss_grad_f64(&cnet, <double *>p, &inp.c, <double *>yp,
-                                      <double *>swp, chunk, ws, ws_bytes, <double *>g,
-                                      &loss,
-                                      _check_signals, <void *>errors)
+        status = api.loss_grad(&cnet, p, &inp.c, yp, swp, chunk, ws, ws_bytes, g, &loss,
+                               _check_signals, <void *>errors)
     _check_status(status, errors)
     return loss, grad
 
@@ -808,15 +793,10 @@ def predict(Network net, params, X, out=None, chunk_rows=DEFAULT_CHUNK_ROWS,
     cdef void *o = _address(out)
     cdef int status
     cdef list errors = []
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
-        if single:
-            status = fm_predict_f32(&cnet, <float *>p, &inp.c, chunk, ws, ws_bytes, <float *>o,
-                                    _check_signals, <void *>errors)
-        else:
-            status = fm_predict_f64(&cnet, <double *>p, &inp.c, chunk, ws, ws_bytes,
-                                    <double *>o,
-                                    _check_signals, <void *>errors)
+        status = api.predict(&cnet, p, &inp.c, chunk, ws, ws_bytes, o, _check_signals,
+                             <void *>errors)
     _check_status(status, errors)
     return out
 
@@ -896,18 +876,12 @@ def predict_rows(Network net, params, X, out, bytes plan, int chunk_rows, worksp
     cdef void *o = _buffer_address(out)
     cdef int status = FM_OK, finiteness
     cdef list errors = []
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
-        if single:
-            finiteness = fm_nonfinite_f32(<const float *>inp.dense, n_rows * inp.n_cols)
-            if finiteness == FM_FINITE:
-                status = fm_predict_f32(&cnet, <float *>p, &inp, chunk_rows, ws, ws_bytes,
-                                        <float *>o, _check_signals, <void *>errors)
-        else:
-            finiteness = fm_nonfinite_f64(<const double *>inp.dense, n_rows * inp.n_cols)
-            if finiteness == FM_FINITE:
-                status = fm_predict_f64(&cnet, <double *>p, &inp, chunk_rows, ws, ws_bytes,
-                                        <double *>o, _check_signals, <void *>errors)
+        finiteness = api.nonfinite(inp.dense, n_rows * inp.n_cols)
+        if finiteness == FM_FINITE:
+            status = api.predict(&cnet, p, &inp, chunk_rows, ws, ws_bytes, o, _check_signals,
+                                 <void *>errors)
     _check_status(status, errors)
     return finiteness
 
@@ -926,8 +900,7 @@ def nonfinite(X):
     cdef int64_t n = X.size
     cdef void *x = _address(X)
     cdef int found
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
-        found = (fm_nonfinite_f32(<const float *>x, n) if single
-                 else fm_nonfinite_f64(<const double *>x, n))
+        found = api.nonfinite(x, n)
     return found

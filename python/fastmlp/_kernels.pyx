@@ -16,7 +16,7 @@ from libc.stdint cimport int64_t, uint64_t
 import numpy as np
 
 from fastmlp._capi cimport *
-from fastmlp._engine cimport Input, _address, _as_input
+from fastmlp._engine cimport Input, _address, _as_input, api_of
 from fastmlp._engine import (ACTIVATIONS, GEMM_KERNELS, LOSS_PARAM_DEFAULTS, LOSSES,
                              OUTPUT_ACTIVATIONS,
                              _check_array, _check_seed, _float_dtype)
@@ -57,12 +57,9 @@ def bias_activation(x, bias, activation, leaky_relu_slope=0.01):
     cdef int64_t n_rows = x.shape[0]
     cdef int n_cols = x.shape[1]
     cdef double slope = leaky_relu_slope
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
-        if single:
-            fm_bias_activation_f32(<float *>xp, <float *>bp, n_rows, n_cols, code, slope)
-        else:
-            fm_bias_activation_f64(<double *>xp, <double *>bp, n_rows, n_cols, code, slope)
+        api.bias_activation(xp, bp, n_rows, n_cols, code, slope)
     return x
 
 
@@ -79,12 +76,9 @@ def activation_backward(delta, a, activation, leaky_relu_slope=0.01):
     cdef void *ap = _address(a)
     cdef int64_t n = delta.size
     cdef double slope = leaky_relu_slope
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
-        if single:
-            fm_activation_backward_f32(<float *>dp, <float *>ap, n, code, slope)
-        else:
-            fm_activation_backward_f64(<double *>dp, <double *>ap, n, code, slope)
+        api.activation_backward(dp, ap, n, code, slope)
     return delta
 
 
@@ -113,14 +107,9 @@ def loss_delta(z, y, loss, sample_weight=None, loss_param=None):
     cdef double param = (LOSS_PARAM_DEFAULTS.get(loss, 0.0) if loss_param is None
                          else float(loss_param))
     cdef double total
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
-        if single:
-            total = fm_loss_delta_f32(<float *>dp, <float *>zp, <float *>ap, <float *>yp,
-                                      <float *>swp, n_rows, n_outputs, code, param)
-        else:
-            total = fm_loss_delta_f64(<double *>dp, <double *>zp, <double *>ap, <double *>yp,
-                                      <double *>swp, n_rows, n_outputs, code, param)
+        total = api.loss_delta(dp, zp, ap, yp, swp, n_rows, n_outputs, code, param)
     return total, delta, a
 
 
@@ -150,21 +139,12 @@ def dense_forward(inp, weight, bias, activation, leaky_relu_slope=0.01, gemm="bl
     cdef int b = n_rows, fi = fan_in, fo = fan_out
     cdef double slope = leaky_relu_slope
     cdef int kernel_code = _kernel_code(gemm)
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
         if x.c.csr_data != NULL:
-            if single:
-                fm_csr_dense_forward_f32(<float *>op, &x.c, NULL, 0, <float *>wp,
-                                         <float *>bp, b, fo, code, slope)
-            else:
-                fm_csr_dense_forward_f64(<double *>op, &x.c, NULL, 0, <double *>wp,
-                                         <double *>bp, b, fo, code, slope)
-        elif single:
-            fm_dense_forward_f32(<float *>op, <float *>ip, <float *>wp, <float *>bp, b, fi, fo,
-                                 code, slope, kernel_code)
+            api.csr_dense_forward(op, &x.c, NULL, 0, wp, bp, b, fo, code, slope)
         else:
-            fm_dense_forward_f64(<double *>op, <double *>ip, <double *>wp, <double *>bp, b,
-                                 fi, fo, code, slope, kernel_code)
+            api.dense_forward(op, ip, wp, bp, b, fi, fo, code, slope, kernel_code)
     return out
 
 
@@ -192,23 +172,13 @@ def dense_backward(dout, inp, weight, gemm="blas"):
     cdef const void *ip = x.c.dense
     cdef void *wp = _address(weight)
     cdef int b = n_rows, fi = fan_in, fo = fan_out
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
         if x.c.csr_data != NULL:
-            if single:
-                fm_csr_dense_backward_f32(<float *>dwp, <float *>dbp, <float *>dop, &x.c,
-                                          NULL, 0, b, fo)
-            else:
-                fm_csr_dense_backward_f64(<double *>dwp, <double *>dbp, <double *>dop, &x.c,
-                                          NULL, 0, b, fo)
-        elif single:
-            fm_dense_backward_f32(<float *>dip, <float *>dwp, <float *>dbp, <float *>dop,
-                                  <float *>ip, <float *>wp, b, fi, fo, kernel_code,
-                                  kernel_code, <float *>sp_)
+            api.csr_dense_backward(dwp, dbp, dop, &x.c, NULL, 0, b, fo)
         else:
-            fm_dense_backward_f64(<double *>dip, <double *>dwp, <double *>dbp, <double *>dop,
-                                  <double *>ip, <double *>wp, b, fi, fo, kernel_code,
-                                  kernel_code, <double *>sp_)
+            api.dense_backward(dip, dwp, dbp, dop, ip, wp, b, fi, fo, kernel_code, kernel_code,
+                               sp_)
     return dinp, dweight, dbias
 
 
@@ -241,15 +211,9 @@ def batch_norm_forward(x, gamma, beta, eps=1e-5, running_mean=None, running_var=
     cdef void *vp = NULL if running_var is None else _address(running_var)
     cdef int b = n_rows, c = n_cols
     cdef double e = eps, m = momentum
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
-        if single:
-            fm_batch_norm_forward_f32(<float *>xp, <float *>hp, <float *>sp_, <float *>gp,
-                                      <float *>bp, b, c, e, <float *>mp, <float *>vp, m)
-        else:
-            fm_batch_norm_forward_f64(<double *>xp, <double *>hp, <double *>sp_,
-                                      <double *>gp, <double *>bp, b, c, e, <double *>mp,
-                                      <double *>vp, m)
+        api.batch_norm_forward(xp, hp, sp_, gp, bp, b, c, e, mp, vp, m)
     return x, xhat, stats[n_cols:]
 
 
@@ -271,14 +235,9 @@ def batch_norm_backward(delta, xhat, inv_std, gamma):
     cdef void *dgp = _address(dgamma)
     cdef void *dbp = _address(dbeta)
     cdef int b = n_rows, c = n_cols
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
-        if single:
-            fm_batch_norm_backward_f32(<float *>dp, <float *>hp, <float *>ip, <float *>gp, b,
-                                       c, <float *>dgp, <float *>dbp)
-        else:
-            fm_batch_norm_backward_f64(<double *>dp, <double *>hp, <double *>ip,
-                                       <double *>gp, b, c, <double *>dgp, <double *>dbp)
+        api.batch_norm_backward(dp, hp, ip, gp, b, c, dgp, dbp)
     return delta, dgamma, dbeta
 
 
@@ -298,12 +257,9 @@ def dropout(x, rows, unit_offset, seed, rate):
     cdef int64_t offset = unit_offset
     cdef uint64_t s = _check_seed(seed)
     cdef double r = rate
-    cdef bint single = dtype == np.float32
+    cdef const fm_api *api = api_of(dtype)
     with nogil:
-        if single:
-            fm_dropout_f32(<float *>op, <float *>ip, b, c, rp, 0, offset, s, r)
-        else:
-            fm_dropout_f64(<double *>op, <double *>ip, b, c, rp, 0, offset, s, r)
+        api.dropout(op, ip, b, c, rp, 0, offset, s, r)
     return out
 
 
