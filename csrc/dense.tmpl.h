@@ -93,9 +93,9 @@ void SFX(fm_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *
  * a few milliseconds of samples find such a moment on a busy machine.  A
  * kernel TIMED_CLEAR_LOSS times slower than the other after two samples is
  * sampled no more: no sample could make it the faster; a kernel whose one
- * call lasts TIMED_LONG_CALLS samples takes TIMED_LONG_SAMPLES (a call of
- * milliseconds varies little).  Both keep the timing of a large product
- * short. */
+ * call lasts TIMED_LONG_CALLS times TIMED_SAMPLE_SECONDS takes only
+ * TIMED_LONG_SAMPLES samples (a call of milliseconds varies little).  Both
+ * keep the timing of a large product short. */
 #define TIMED_SAMPLES 7
 #define TIMED_SAMPLE_SECONDS 5e-4
 #define TIMED_CLEAR_LOSS 4.0
