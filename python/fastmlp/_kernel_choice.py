@@ -113,7 +113,6 @@ class Tuning:
 _lock = threading.Lock()
 _known = {}  # (machine signature, shape key) -> Choice
 _tuned = {}  # (machine signature, network key) -> Tuning
-_plans = {}  # (signature, layer sizes, dtype, rows, training, dense) -> bytes
 _cache_problem = None  # why the cache file could not be used, if it could not
 
 
@@ -123,7 +122,6 @@ def forget():
     with _lock:
         _known.clear()
         _tuned.clear()
-        _plans.clear()
         _cache_problem = None
 
 
@@ -268,14 +266,13 @@ def plan(layer_sizes, dtype, n_rows, *, training, dense, kernel, time_product,
     dtype = np.dtype(dtype).name
     rows = rows_bucket(n_rows)
     signature = machine_signature()
-    plan_key = (signature, tuple(layer_sizes), dtype, rows, bool(training), bool(dense))
-    found = _plans.get(plan_key)
-    if found is not None:
-        return found
+    network_key = _network_key(dtype, training, dense, rows, layer_sizes)
+    tuning = _tuned.get((signature, network_key))
+    if tuning is not None:  # the common case: no lock, nothing to compute
+        return tuning.plan
     products = list(_products(layer_sizes, training, dense))
     keys = [_shape_key(dtype, product, rows, fan_in, fan_out)
             for _, product, fan_in, fan_out in products]
-    network_key = _network_key(dtype, training, dense, rows, layer_sizes)
     with _lock:
         tuning = _tuned.get((signature, network_key))
         if tuning is None:
@@ -292,7 +289,6 @@ def plan(layer_sizes, dtype, n_rows, *, training, dense, kernel, time_product,
                     stored.networks[network_key] = plan_text(tuning.plan)
                     stored.changed = True
             _tuned[signature, network_key] = tuning
-    _plans[plan_key] = tuning.plan
     return tuning.plan
 
 
